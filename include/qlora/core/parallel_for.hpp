@@ -1,0 +1,127 @@
+// qlora/core/parallel_for.hpp — a small persistent thread pool for host loops.
+//
+// The CPU backend splits work into contiguous chunks (rows of a tensor, blocks
+// of a row) and runs them on a pool created once per process, so a call costs
+// a wake-up, not a thread creation. Chunks are fixed by (n, threads) only, so
+// results never depend on scheduling: every chunk writes disjoint output.
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace qlora {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) : n_threads_(std::max(1, threads)) {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      ++generation_;
+    }
+    cv_start_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  /// Run fn(thread_index) on every thread of the pool (the caller is thread 0)
+  /// and return when all have finished. Not re-entrant.
+  void run(const std::function<void(int)>& fn) {
+    if (n_threads_ == 1) {
+      fn(0);
+      return;
+    }
+    std::lock_guard<std::mutex> call_lock(call_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &fn;
+      pending_ = n_threads_ - 1;
+      ++generation_;
+    }
+    cv_start_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+  /// The process-wide pool. Size: QLORA_THREADS if set, else hardware threads.
+  static ThreadPool& global() {
+    static ThreadPool pool(default_threads());
+    return pool;
+  }
+  static int default_threads() {
+    if (const char* env = std::getenv("QLORA_THREADS")) {
+      const int n = std::atoi(env);
+      if (n > 0) return n;
+    }
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw ? int(hw) : 1;
+  }
+
+ private:
+  void worker_loop(int index) {
+    std::uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_start_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+        job = job_;
+      }
+      (*job)(index);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--pending_ == 0) cv_done_.notify_one();
+      }
+    }
+  }
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex call_mu_;
+  std::mutex mu_;
+  std::condition_variable cv_start_, cv_done_;
+  const std::function<void(int)>* job_ = nullptr;
+  int pending_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+/// Split [0, n) into at most pool.size() contiguous chunks of at least `grain`
+/// items and call fn(begin, end) for each, in parallel.
+template <class Fn>
+void parallel_for(std::size_t n, std::size_t grain, Fn&& fn, ThreadPool& pool = ThreadPool::global()) {
+  if (n == 0) return;
+  grain = std::max<std::size_t>(grain, 1);
+  const std::size_t max_chunks = (n + grain - 1) / grain;
+  const std::size_t chunks = std::min<std::size_t>(std::size_t(pool.size()), max_chunks);
+  if (chunks <= 1) {
+    fn(std::size_t{0}, n);
+    return;
+  }
+  pool.run([&](int t) {
+    const std::size_t ti = std::size_t(t);
+    if (ti >= chunks) return;
+    const std::size_t begin = n * ti / chunks;
+    const std::size_t end = n * (ti + 1) / chunks;
+    if (begin < end) fn(begin, end);
+  });
+}
+
+}  // namespace qlora
