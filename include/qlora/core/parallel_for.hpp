@@ -14,6 +14,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace qlora {
@@ -103,16 +104,25 @@ class ThreadPool {
   bool stop_ = false;
 };
 
-/// Split [0, n) into at most pool.size() contiguous chunks of at least `grain`
-/// items and call fn(begin, end) for each, in parallel.
+/// Number of chunks parallel_for uses for n items of at least `grain` each.
+inline std::size_t parallel_chunks(std::size_t n, std::size_t grain, const ThreadPool& pool = ThreadPool::global()) {
+  grain = std::max<std::size_t>(grain, 1);
+  return std::min<std::size_t>(std::size_t(pool.size()), (n + grain - 1) / grain);
+}
+
+/// Split [0, n) into parallel_chunks(n, grain) contiguous chunks and call
+/// fn(begin, end) — or fn(chunk_index, begin, end), to let callers keep
+/// per-chunk partial results that they merge in chunk order — in parallel.
 template <class Fn>
 void parallel_for(std::size_t n, std::size_t grain, Fn&& fn, ThreadPool& pool = ThreadPool::global()) {
-  if (n == 0) return;
-  grain = std::max<std::size_t>(grain, 1);
-  const std::size_t max_chunks = (n + grain - 1) / grain;
-  const std::size_t chunks = std::min<std::size_t>(std::size_t(pool.size()), max_chunks);
-  if (chunks <= 1) {
-    fn(std::size_t{0}, n);
+  const std::size_t chunks = parallel_chunks(n, grain, pool);
+  auto call = [&](std::size_t c, std::size_t b, std::size_t e) {
+    if constexpr (std::is_invocable_v<Fn&, std::size_t, std::size_t, std::size_t>) fn(c, b, e);
+    else fn(b, e);
+  };
+  if (chunks == 0) return;
+  if (chunks == 1) {
+    call(0, 0, n);
     return;
   }
   pool.run([&](int t) {
@@ -120,7 +130,7 @@ void parallel_for(std::size_t n, std::size_t grain, Fn&& fn, ThreadPool& pool = 
     if (ti >= chunks) return;
     const std::size_t begin = n * ti / chunks;
     const std::size_t end = n * (ti + 1) / chunks;
-    if (begin < end) fn(begin, end);
+    if (begin < end) call(ti, begin, end);
   });
 }
 
