@@ -149,6 +149,9 @@ TEST(Scheme, FallbackToF16WhenEven32DoesNotDivide) {
   EXPECT_EQ(fallback_type(T(GgmlType::Q6_K), 96, st, "x"), T(GgmlType::Q8_0));
   EXPECT_EQ(fallback_type(T(GgmlType::Q8_0), 100, st, "x"), 0xFFFFFFFFu);  // no fallback: caller errors
   EXPECT_EQ(st.n_fallback, 2);
+  ASSERT_EQ(st.fallbacks.size(), 2u);
+  EXPECT_EQ(st.fallbacks[1].wanted, T(GgmlType::Q6_K));
+  EXPECT_EQ(st.fallbacks[1].used, T(GgmlType::Q8_0));
 }
 
 }  // namespace

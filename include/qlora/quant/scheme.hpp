@@ -96,7 +96,12 @@ struct RecipeState {
   int i_ffn_down = 0;
   int n_fallback = 0;           // tensors whose row length forced a fallback type
   bool has_tied_embeddings = true;
-  std::vector<std::string> warnings;
+  /// One record per tensor whose rows forced a fallback type.
+  struct Fallback {
+    std::string tensor;
+    std::uint32_t wanted = 0, used = 0;
+  };
+  std::vector<Fallback> fallbacks;
 
   /// Count what the recipe needs before the first choice.
   void init(const std::vector<TensorFacts>& tensors) {
@@ -128,9 +133,7 @@ inline std::uint32_t fallback_type(std::uint32_t target, std::int64_t ncols, Rec
   }
   ++st.n_fallback;
   if (ncols % ggml_type_info(r)->block_elems != 0) r = std::uint32_t(GgmlType::F16);
-  st.warnings.push_back(std::string(name) + ": " + std::to_string(ncols) + " columns not divisible by " +
-                        std::to_string(info->block_elems) + " for " + std::string(info->name) + ", using " +
-                        std::string(ggml_type_info(r)->name));
+  st.fallbacks.push_back({std::string(name), target, r});
   return r;
 }
 

@@ -1,0 +1,40 @@
+// apps/qlora/main.cpp — the `qlora` command-line program: one binary, one
+// subcommand per stage of the method. Later stages add their subcommands here.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "commands.hpp"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"quantize", qlora::app::cmd_quantize, "rewrite a GGUF model as q8_0, q4_k_m or f16 (llama.cpp-identical)"},
+    {"inspect", qlora::app::cmd_inspect, "print a GGUF or safetensors file's metadata and tensor table"},
+};
+
+void usage(std::FILE* out) {
+  std::fprintf(out, "usage: qlora <command> [options]\n\ncommands:\n");
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n`qlora <command> --help` shows a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kSubcommands)
+    if (std::string(argv[1]) == c.name) return c.run(argc - 1, argv + 1);
+  std::fprintf(stderr, "qlora: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
