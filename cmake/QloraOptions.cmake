@@ -8,6 +8,6 @@ option(QLORA_NATIVE "Compile our own binaries for this machine's CPU (-march=nat
 set(QLORA_ENABLE_CUDA "AUTO" CACHE STRING "Compile kernels/ with nvcc: ON, OFF or AUTO (when nvcc is found)")
 # Explicit architectures only: 'native' fails on builders without a GPU.
 set(QLORA_CUDA_ARCHS "80;90" CACHE STRING "CUDA architectures for kernels/")
-if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+if(PROJECT_IS_TOP_LEVEL AND NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
 endif()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything qlora's build, tests and main job need on Debian 12.
 # Idempotent: packages already present are skipped quickly. Peers used only by
-# tools/ scripts (llama-cpp-python, gguf, bitsandbytes) are installed by
+# tools/ scripts (llama-cpp-python, gguf) are installed by
 # tools/install_peers.sh, not here, because building llama.cpp takes minutes.
 set -euo pipefail
 packages=(

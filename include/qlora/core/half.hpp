@@ -28,11 +28,13 @@ QLORA_HD float f32_from_bits(std::uint32_t u) {
 }
 
 /// fp16 bits -> fp32, exact (every half is representable as a float).
+/// Signalling NaNs come out quiet (payload kept), as from ggml_fp16_to_fp32_row
+/// and F16C vcvtph2ps: ggml's decode ends in a float multiply, which quiets them.
 QLORA_HD float fp16_to_f32(std::uint16_t h) {
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
   const std::uint32_t exp = (h >> 10) & 0x1Fu;
   std::uint32_t mant = h & 0x3FFu;
-  if (exp == 0x1F) return f32_from_bits(sign | 0x7F800000u | (mant << 13));  // inf / NaN
+  if (exp == 0x1F) return f32_from_bits(sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0u));  // inf / NaN
   if (exp != 0) return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
   if (mant == 0) return f32_from_bits(sign);  // signed zero
   // Subnormal half: value = mant * 2^-24; normalise into a float.

@@ -68,7 +68,13 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  Status status() const { return is_ok() ? Status::ok() : std::get<Status>(v_); }
+  /// The error, or an ok Status. A reference into this Result (or to a shared
+  /// ok value), so `const auto& m = r.status().message();` does not dangle
+  /// while `r` lives.
+  const Status& status() const {
+    static const Status kOk;
+    return is_ok() ? kOk : std::get<Status>(v_);
+  }
 
  private:
   std::variant<T, Status> v_;

@@ -16,7 +16,9 @@
 // tensor data loading on, and rejects the rest with a Status naming the file
 // and the byte offset of the offending field. Every count and length is
 // checked against the bytes that remain *before* anything is allocated, so a
-// hostile header cannot make us reserve memory it does not back with bytes.
+// hostile header cannot make us reserve memory it does not back with bytes:
+// parsing allocates at most a small multiple of the input size (the worst
+// case, an array of empty strings, costs one std::string per 8 input bytes).
 // Differences from ggml, all stricter: only version 3 is read (ggml also reads
 // v2, which no current tool writes), and a key "general.alignment" of the
 // wrong type is an error instead of an abort.
@@ -150,7 +152,8 @@ class GgufValue {
   const Storage& storage() const { return v_; }
 
   /// Human-readable rendering for inspect tools; arrays show at most
-  /// `max_elems` elements, strings are quoted but not escaped.
+  /// `max_elems` elements; strings are quoted with control characters,
+  /// quotes and backslashes escaped, so a chat template stays on one line.
   std::string to_string(std::size_t max_elems = 8) const {
     if (!is_array()) return std::visit([](const auto& x) { return element_to_string(x); }, v_);
     return std::visit(
@@ -175,7 +178,7 @@ class GgufValue {
  private:
   template <class T>
   static std::string element_to_string(const T& x) {
-    if constexpr (std::is_same_v<T, std::string>) return "\"" + x + "\"";
+    if constexpr (std::is_same_v<T, std::string>) return quote(x);
     else if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
     else if constexpr (std::is_same_v<T, GgufArray>) return "<array>";  // unreachable: handled above
     else if constexpr (sizeof(T) == 1) return std::to_string(static_cast<int>(x));  // not as a char
@@ -185,6 +188,29 @@ class GgufValue {
       auto res = std::to_chars(buf, buf + sizeof buf, x);
       return std::string(buf, res.ptr);
     } else return std::to_string(x);
+  }
+
+  static std::string quote(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        default:
+          if (c < 0x20) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+          } else {
+            out += char(c);
+          }
+      }
+    }
+    return out + "\"";
   }
 
   Storage v_;
