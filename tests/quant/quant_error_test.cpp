@@ -14,6 +14,7 @@
 
 #include "qlora/cpu/quantize.hpp"
 #include "qlora/io/gguf.hpp"
+#include "qlora/quant/nf4.hpp"
 #include "qlora/quant/row.hpp"
 #include "quant/test_data.hpp"
 
@@ -72,9 +73,35 @@ TEST(QuantError, DotProductErrorWithQ8_KActivations) {
   check.operator()<format::Q6_K>();
 }
 
+TEST(QuantError, DotProductErrorWithQ8_0Activations) {
+  const auto x = test::ggml_cos_data(4096, 0, 2), y = test::ggml_cos_data(4096, 1, 2);
+  double exact = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) exact += double(x[i]) * y[i];
+  std::vector<FormatTraits<format::Q8_0>::Block> q8(128);
+  quantize_row<format::Q8_0>(y.data(), q8.data(), 4096);
+  auto check = [&]<class F>() {
+    std::vector<typename FormatTraits<F>::Block> q(128);
+    std::vector<float> w(4096);
+    quantize_row<F>(x.data(), q.data(), 4096);
+    dequantize_row<F>(q.data(), w.data(), 4096);
+    double dot = 0, dequant_dot = 0;
+    for (int b = 0; b < 128; ++b) dot += FormatTraits<F>::dot_q8_0(q[std::size_t(b)], q8[std::size_t(b)]);
+    std::vector<float> a(4096);
+    dequantize_row<format::Q8_0>(q8.data(), a.data(), 4096);
+    for (std::size_t i = 0; i < w.size(); ++i) dequant_dot += double(w[i]) * a[i];
+    EXPECT_LT(std::fabs(dot - exact) / 4096.0, 0.02) << FormatTraits<F>::kName;
+    // The integer path equals the float dot of the two decoded rows.
+    EXPECT_NEAR(dot, dequant_dot, 1e-4 * std::fabs(dequant_dot) + 1e-3) << FormatTraits<F>::kName;
+  };
+  check.operator()<format::Q8_0>();
+  check.operator()<format::Q5_0>();
+}
+
 TEST(QuantError, GaussianRows) {
   const auto x = test::gaussian(1 << 16, 21);
-  // Measured: 0.0053, 0.0176, 0.0424, 0.0713.
+  // Measured: 0.0053, 0.0176, 0.0424, 0.0713; NF4 (absmax per 64, no
+  // minimum) 0.0919 — it spends its 16 levels on a Gaussian's shape instead.
+  EXPECT_LT(relative_rmse<format::NF4>(x), 0.101);
   EXPECT_LT(relative_rmse<format::Q8_0>(x), 0.0059);
   EXPECT_LT(relative_rmse<format::Q6_K>(x), 0.0194);
   EXPECT_LT(relative_rmse<format::Q5_0>(x), 0.047);
@@ -87,7 +114,8 @@ TEST(QuantError, GaussianRows) {
 
 TEST(QuantError, HeavyTailedRows) {
   const auto x = test::student_t3(1 << 16, 22);
-  // Measured: 0.0082, 0.0253, 0.0655, 0.0918.
+  // Measured: 0.0082, 0.0253, 0.0655, 0.0918; NF4 0.1232.
+  EXPECT_LT(relative_rmse<format::NF4>(x), 0.136);
   EXPECT_LT(relative_rmse<format::Q8_0>(x), 0.0091);
   EXPECT_LT(relative_rmse<format::Q6_K>(x), 0.028);
   EXPECT_LT(relative_rmse<format::Q5_0>(x), 0.073);
@@ -107,7 +135,8 @@ TEST(QuantError, RealWeightsFromSmolLM2) {
   // These weights were stored as Q4_1 (16 levels per block of 32, with a
   // minimum), so Q4_K — also affine, 16 levels per 32 — nearly reproduces
   // them, while symmetric Q5_0 must re-round them.
-  // Measured: 0.0055, 0.0176, 0.0431, 0.0182.
+  // Measured: 0.0055, 0.0176, 0.0431, 0.0182; NF4 0.0928.
+  EXPECT_LT(relative_rmse<format::NF4>(x), 0.102);
   EXPECT_LT(relative_rmse<format::Q8_0>(x), 0.0060);
   EXPECT_LT(relative_rmse<format::Q6_K>(x), 0.0194);
   EXPECT_LT(relative_rmse<format::Q5_0>(x), 0.048);

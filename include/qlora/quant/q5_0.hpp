@@ -85,6 +85,21 @@ struct FormatTraits<format::Q5_0> {
     return s * b.d.to_float();
   }
 
+  /// Integer dot product with a Q8_0-quantized activation block (ggml's
+  /// vec_dot_q5_0_q8_0 per block). `A` is FormatTraits<format::Q8_0>::Block;
+  /// a template keeps this header independent of q8_0.hpp.
+  template <class A>
+  QLORA_HD static float dot_q8_0(const Block& w, const A& a) {
+    const std::uint32_t qh = load_u32(w.qh);
+    std::int32_t sum = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int x0 = int((w.qs[j] & 0x0F) | (((qh >> j) & 1u) << 4)) - 16;
+      const int x1 = int((w.qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4)) - 16;
+      sum += x0 * a.qs[j] + x1 * a.qs[j + 16];
+    }
+    return float(sum) * (w.d.to_float() * a.d.to_float());
+  }
+
   QLORA_HD static std::uint32_t load_u32(const std::uint8_t* p) {
     return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
   }

@@ -53,6 +53,14 @@ struct FormatTraits<format::Q8_0> {
     for (int i = 0; i < 32; ++i) s += float(b.qs[i]) * x[i];
     return s * b.d.to_float();
   }
+
+  /// Integer dot product with a Q8_0-quantized activation block (ggml's
+  /// vec_dot_q8_0_q8_0 per block): exact int32 sum, one float scale.
+  QLORA_HD static float dot_q8_0(const Block& w, const Block& a) {
+    std::int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) sum += std::int32_t(w.qs[i]) * std::int32_t(a.qs[i]);
+    return float(sum) * (w.d.to_float() * a.d.to_float());
+  }
 };
 static_assert(sizeof(FormatTraits<format::Q8_0>::Block) == 34, "q8_0 block layout");
 static_assert(QuantizableFormat<format::Q8_0>);
