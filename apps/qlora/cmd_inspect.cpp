@@ -1,4 +1,5 @@
-// `qlora inspect FILE.gguf` — metadata and tensor table of a model file.
+// `qlora inspect FILE.gguf|FILE.safetensors` — metadata and tensor table of a
+// model file (by extension: .safetensors is safetensors, anything else GGUF).
 #include <cxxopts.hpp>
 
 #include <cstdio>
@@ -7,6 +8,7 @@
 
 #include "commands.hpp"
 #include "qlora/io/gguf.hpp"
+#include "qlora/io/safetensors.hpp"
 #include "qlora/quant/row.hpp"
 
 namespace qlora::app {
@@ -49,11 +51,43 @@ int inspect_gguf(const std::string& path, bool all_values) {
   return 0;
 }
 
+/// safetensors: header metadata, tensors in file order, and which tensors
+/// form a bitsandbytes 4-bit weight (the `weight.quant_state.*` marker).
+int inspect_safetensors(const std::string& path) {
+  auto f = io::SafetensorsFile::open(path);
+  if (!f) {
+    std::fprintf(stderr, "qlora inspect: %s\n", f.status().message().c_str());
+    return 1;
+  }
+  std::printf("%s: safetensors, %zu tensors, %zu metadata entries\n", path.c_str(), f->tensors().size(),
+              f->metadata().size());
+  for (const auto& [k, v] : f->metadata()) std::printf("  %-32s %s\n", k.c_str(), v.c_str());
+  std::printf("\n%-5s %-56s %-5s %-22s %12s\n", "#", "tensor", "dtype", "shape", "bytes");
+  std::size_t i = 0, bnb4 = 0;
+  std::uint64_t bytes = 0;
+  for (const auto& t : f->tensors()) {
+    std::string shape;
+    for (std::size_t d = 0; d < t.shape.size(); ++d) shape += (d ? " x " : "") + std::to_string(t.shape[d]);
+    std::printf("%-5zu %-56s %-5s %-22s %12llu\n", i++, t.name.c_str(), std::string(io::st_dtype_info(t.dtype).name).c_str(),
+                shape.c_str(), static_cast<unsigned long long>(t.end - t.begin));
+    bytes += t.end - t.begin;
+    if (t.name.find(".quant_state.bitsandbytes__") != std::string::npos) ++bnb4;
+  }
+  std::printf("\ntotal %.2f MiB", double(bytes) / 1048576.0);
+  if (bnb4) std::printf(", %zu bitsandbytes 4-bit weights", bnb4);
+  std::printf("\n");
+  return 0;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 }  // namespace
 
 int cmd_inspect(int argc, char** argv) {
   cxxopts::Options o("qlora inspect", "Print a model file's metadata and tensor table.");
-  o.positional_help("FILE.gguf");
+  o.positional_help("FILE.gguf|FILE.safetensors");
   o.add_options()("a,all", "print every element of array values")("h,help", "show this help")(
       "file", "model file", cxxopts::value<std::string>());
   o.parse_positional({"file"});
@@ -72,7 +106,9 @@ int cmd_inspect(int argc, char** argv) {
     std::fprintf(stderr, "qlora inspect: missing file\n%s\n", o.help().c_str());
     return 2;
   }
-  return inspect_gguf(args["file"].as<std::string>(), args.count("all") > 0);
+  const std::string path = args["file"].as<std::string>();
+  if (ends_with(path, ".safetensors")) return inspect_safetensors(path);
+  return inspect_gguf(path, args.count("all") > 0);
 }
 
 }  // namespace qlora::app
