@@ -5,6 +5,7 @@
 // instantiations below; nothing else is instantiated.
 #include <cxxopts.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "commands.hpp"
 #include "progress.hpp"
 #include "qlora/convert/quantize_gguf.hpp"
+#include "qlora/report/svg_plot.hpp"
 
 namespace qlora::app {
 namespace {
@@ -101,6 +103,29 @@ cpu::QuantError total_error(const QuantizeReport& r) {
   return e;
 }
 
+/// Relative RMSE (%) per layer and projection: where a recipe hurts most.
+report::Heatmap error_heatmap(const QuantizeReport& r) {
+  static const std::vector<std::string> kRoles = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                                  "ffn_gate", "ffn_up", "ffn_down"};
+  report::Heatmap h;
+  h.title = r.scheme;
+  h.col_labels = kRoles;
+  for (const auto& t : r.tensors) {
+    int layer = -1;
+    char role[64] = {};
+    if (std::sscanf(t.name.c_str(), "blk.%d.%63[^.].weight", &layer, role) != 2 || layer < 0) continue;
+    const auto col = std::find(kRoles.begin(), kRoles.end(), role);
+    if (col == kRoles.end()) continue;
+    while (int(h.values.size()) <= layer) {
+      h.row_labels.push_back("blk." + std::to_string(h.values.size()));
+      h.values.emplace_back(kRoles.size(), NAN);
+    }
+    h.values[std::size_t(layer)][std::size_t(col - kRoles.begin())] =
+        t.copied ? NAN : 100.0 * t.error.relative_rmse();
+  }
+  return h;
+}
+
 Status write_csv(const QuantizeReport& r, const std::string& path) {
   std::ofstream f(path);
   if (!f) return Status::io(path + ": cannot open for writing");
@@ -141,7 +166,8 @@ int cmd_quantize(int argc, char** argv) {
   o.add_options()("t,type", "scheme: " + scheme_list() + ", or all", cxxopts::value<std::string>()->default_value("q4_k_m"))(
       "out-dir", "with --type all: directory for <model>.<scheme>.gguf", cxxopts::value<std::string>()->default_value("."))(
       "csv", "write the per-tensor report as CSV to this file (with --type all: a prefix)", cxxopts::value<std::string>())(
-      "no-error", "skip the RMSE measurement (slightly faster)")("tensors", "print the per-tensor table")(
+      "plot", "write a per-layer relative-RMSE heatmap (SVG) here (--type all: default <out-dir>/error_heatmap.svg)",
+      cxxopts::value<std::string>())("no-error", "skip the RMSE measurement (slightly faster)")("tensors", "print the per-tensor table")(
       "q,quiet", "no progress bar")("h,help", "show this help")("in", "input GGUF", cxxopts::value<std::string>())(
       "out", "output GGUF", cxxopts::value<std::string>());
   o.parse_positional({"in", "out"});
@@ -229,6 +255,18 @@ int cmd_quantize(int argc, char** argv) {
                 e.rmse(), 100.0 * e.relative_rmse(), row.report.seconds, row.path.c_str());
   }
   std::printf("(RMSE and rel.RMSE over the re-quantized weights, against the decoded input; copied tensors are left out)\n");
+
+  std::string plot = args.count("plot") ? args["plot"].as<std::string>() : "";
+  if (plot.empty() && type == "all") plot = (std::filesystem::path(args["out-dir"].as<std::string>()) / "error_heatmap.svg").string();
+  if (!plot.empty() && measure) {
+    std::vector<report::Heatmap> panels;
+    for (const auto& row : rows) panels.push_back(error_heatmap(row.report));
+    if (Status st = report::write_text_file(plot, report::render_heatmaps(panels, "relative RMSE, %")); !st) {
+      std::fprintf(stderr, "qlora quantize: %s\n", st.message().c_str());
+      return 1;
+    }
+    std::printf("heatmap of relative RMSE per layer and projection: %s\n", plot.c_str());
+  }
   return 0;
 }
 
