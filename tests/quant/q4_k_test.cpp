@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "quant/test_data.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -24,29 +26,12 @@ constexpr int kTestElems = 4096;              // test-quantize-fns.cpp size
 constexpr float kMaxTotalError = 0.002f;      // MAX_QUANTIZATION_TOTAL_ERROR
 constexpr float kMaxDotError = 0.02f;         // MAX_DOT_PRODUCT_ERROR
 
-// ggml's synthetic data: 0.1 + 2cos(i + off), evaluated in double as upstream.
+// ggml's synthetic data, optionally scaled as a whole (tiny/huge magnitudes).
 std::vector<float> cos_data(float offset, float amplitude = 1.0f) {
-  std::vector<float> x(kTestElems);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = amplitude * float(0.1 + 2 * cosf(float(i) + offset));
-  return x;
+  return qlora::test::scaled(qlora::test::ggml_cos_data(kTestElems, offset), amplitude);
 }
-
-// ggml's "rmse": sqrt of the summed squared error, divided by n (not sqrt(mean)).
-float ggml_total_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = double(a[i]) - double(b[i]);
-    sum += d * d;
-  }
-  return float(std::sqrt(sum) / double(a.size()));
-}
-
-std::uint64_t fnv1a(const void* p, std::size_t n) {
-  const auto* bytes = static_cast<const unsigned char*>(p);
-  std::uint64_t h = 1469598103934665603ull;
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  return h;
-}
+using qlora::test::fnv1a;
+using qlora::test::ggml_total_error;
 
 template <class Traits>
 std::vector<typename Traits::Block> quantize_row(const std::vector<float>& x) {

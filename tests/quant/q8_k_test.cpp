@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "quant/test_data.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -20,29 +22,9 @@ constexpr int kTestElems = 4096;                      // test-quantize-fns.cpp s
 constexpr int kBlocks = kTestElems / Q8K::kBlockElems;
 constexpr float kMaxTotalError = 0.002f;              // MAX_QUANTIZATION_TOTAL_ERROR
 
-// ggml's synthetic data: 0.1 + 2cos(i + off), evaluated in double as upstream.
-std::vector<float> cos_data(float offset) {
-  std::vector<float> x(kTestElems);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(0.1 + 2 * cosf(float(i) + offset));
-  return x;
-}
-
-// ggml's "rmse": sqrt of the summed squared error, divided by n (not sqrt(mean)).
-float ggml_total_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = double(a[i]) - double(b[i]);
-    sum += d * d;
-  }
-  return float(std::sqrt(sum) / double(a.size()));
-}
-
-std::uint64_t fnv1a(const void* p, std::size_t n) {
-  const auto* bytes = static_cast<const unsigned char*>(p);
-  std::uint64_t h = 1469598103934665603ull;
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  return h;
-}
+std::vector<float> cos_data(float offset) { return qlora::test::ggml_cos_data(kTestElems, offset); }
+using qlora::test::fnv1a;
+using qlora::test::ggml_total_error;
 
 std::vector<Q8K::Block> quantize_row(const std::vector<float>& x) {
   std::vector<Q8K::Block> blocks(x.size() / Q8K::kBlockElems);

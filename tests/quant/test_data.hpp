@@ -3,17 +3,34 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
 
 namespace qlora::test {
 
-/// test-quantize-fns' synthetic data: x_i = 0.1 + amplitude * cos(i + offset).
-inline std::vector<float> ggml_cos_data(int n, float offset, float amplitude) {
+/// test-quantize-fns' synthetic data, x_i = 0.1 + amplitude * cosf(i + offset),
+/// evaluated as upstream does (cosf in float, the sum in double) so that for
+/// amplitude 2 the inputs equal llama.cpp's test inputs bit for bit.
+inline std::vector<float> ggml_cos_data(int n, float offset, float amplitude = 2.0f) {
   std::vector<float> x(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) x[std::size_t(i)] = 0.1f + amplitude * std::cos(float(i) + offset);
+  for (int i = 0; i < n; ++i) x[std::size_t(i)] = float(0.1 + double(amplitude * cosf(float(i) + offset)));
   return x;
+}
+
+/// Every element times `s` (for tiny and huge magnitudes of the same shape).
+inline std::vector<float> scaled(std::vector<float> x, float s) {
+  for (auto& v : x) v *= s;
+  return x;
+}
+
+/// FNV-1a of raw bytes: a compact way to pin a quantizer's output in a test.
+inline std::uint64_t fnv1a(const void* p, std::size_t n) {
+  const auto* bytes = static_cast<const unsigned char*>(p);
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  return h;
 }
 
 /// test-quantize-fns' error metric: sqrt(sum (a-b)^2) / n (not an RMSE).
