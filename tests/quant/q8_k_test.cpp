@@ -60,8 +60,8 @@ TEST(Q8KQuantize, RoundTripOnGgmlTestData) {
 TEST(Q8KQuantize, MatchesUpstreamBytes) {
   const auto b0 = quantize_row(cos_data(0.0f));
   const auto b1 = quantize_row(cos_data(1.0f));
-  EXPECT_EQ(fnv1a(b0.data(), b0.size() * sizeof(Q8K::Block)), 0xf67dbb2ab514dae1ull);
-  EXPECT_EQ(fnv1a(b1.data(), b1.size() * sizeof(Q8K::Block)), 0xad657417541cae06ull);
+  EXPECT_EQ(fnv1a(b0.data(), b0.size() * sizeof(Q8K::Block)), 0x4b894a3cbe4b3a47ull);
+  EXPECT_EQ(fnv1a(b1.data(), b1.size() * sizeof(Q8K::Block)), 0x87a194173eb4ed88ull);
 }
 
 // The extreme value maps to exactly -127, d carries its sign, and ties round
