@@ -1,4 +1,5 @@
 // `qlora quantize IN.gguf OUT.gguf --type q8_0|q4_k_m|f16`
+// `qlora quantize IN.gguf OUT_DIR --type nf4`      (Hugging Face dir, bitsandbytes 4-bit)
 // `qlora quantize IN.gguf --type all --out-dir DIR`  (every scheme + a comparison table)
 //
 // Runtime scheme strings dispatch to the explicit list of QuantScheme
@@ -16,6 +17,7 @@
 
 #include "commands.hpp"
 #include "progress.hpp"
+#include "qlora/convert/export_nf4.hpp"
 #include "qlora/convert/quantize_gguf.hpp"
 #include "qlora/report/svg_plot.hpp"
 
@@ -24,22 +26,6 @@ namespace {
 
 using convert::QuantizeReport;
 
-/// The schemes `qlora quantize` can produce (GGUF output).
-struct SchemeRow {
-  std::string_view name;
-  Result<QuantizeReport> (*run)(const io::GgufFile&, const std::string&, const convert::QuantizeOptions&);
-};
-constexpr SchemeRow kSchemes[] = {
-    {quant::QuantScheme<quant::scheme::Q8_0>::kName, &convert::quantize_gguf<quant::scheme::Q8_0>},
-    {quant::QuantScheme<quant::scheme::Q4_K_M>::kName, &convert::quantize_gguf<quant::scheme::Q4_K_M>},
-    {quant::QuantScheme<quant::scheme::F16>::kName, &convert::quantize_gguf<quant::scheme::F16>},
-};
-
-std::string scheme_list() {
-  std::string s;
-  for (const auto& r : kSchemes) s += (s.empty() ? "" : ", ") + std::string(r.name);
-  return s;
-}
 
 std::string lower(std::string s) {
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -139,21 +125,97 @@ Status write_csv(const QuantizeReport& r, const std::string& path) {
   return Status::ok();
 }
 
-Result<QuantizeReport> run_one(const SchemeRow& scheme, const io::GgufFile& in, const std::string& out_path,
-                               bool measure_error, bool quiet) {
+/// What the command line passes to every scheme runner.
+struct RunFlags {
+  bool measure_error = true;
+  bool quiet = false;
+  bool double_quant = true;  // nf4 only
+};
+
+/// A GGUF scheme: quantize_gguf<S> with a progress bar.
+template <class S>
+Result<QuantizeReport> run_gguf(const io::GgufFile& in, const std::string& out_path, const RunFlags& flags) {
   std::uint64_t total = 0;
   for (const auto& t : in.tensors()) total += t.n_bytes;
-  ProgressBar bar("quantize " + std::string(scheme.name), mib(total), "MiB");
+  ProgressBar bar("quantize " + std::string(quant::QuantScheme<S>::kName), mib(total), "MiB");
   double done = 0;
   convert::QuantizeOptions opt;
-  opt.measure_error = measure_error;
+  opt.measure_error = flags.measure_error;
   opt.on_tensor = [&](const convert::TensorReport& t, std::size_t, std::size_t) {
+    done += mib(t.src_bytes);
+    if (!flags.quiet) bar.update(done, t.name);
+  };
+  auto r = convert::quantize_gguf<S>(in, out_path, opt);
+  if (r && !flags.quiet) bar.finish(out_path);
+  return r;
+}
+
+/// The NF4 scheme writes a Hugging Face directory (model.safetensors in
+/// bitsandbytes' layout + config.json), not a GGUF; its report is folded into
+/// a QuantizeReport so the comparison table treats all schemes alike.
+Result<QuantizeReport> run_nf4(const io::GgufFile& in, const std::string& out_dir, const RunFlags& flags) {
+  const bool quiet = flags.quiet;
+  std::uint64_t total = 0;
+  for (const auto& t : in.tensors()) total += t.n_bytes;
+  ProgressBar bar("quantize nf4", mib(total), "MiB");
+  double done = 0;
+  convert::Nf4ExportOptions opt;
+  opt.measure_error = flags.measure_error;
+  opt.double_quant = flags.double_quant;
+  QuantizeReport out;
+  out.scheme = "nf4";
+  opt.on_tensor = [&](const convert::HfTensorReport& t, std::size_t, std::size_t) {
     done += mib(t.src_bytes);
     if (!quiet) bar.update(done, t.name);
   };
-  auto r = scheme.run(in, out_path, opt);
-  if (r && !quiet) bar.finish(out_path);
-  return r;
+  auto r = convert::export_nf4_hf(in, out_dir, opt);
+  if (!r) return r.status();
+  if (!quiet) bar.finish(out_dir);
+  for (const auto& t : r->tensors) {
+    convert::TensorReport x;
+    x.name = t.gguf_name;
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) x.ne.push_back(std::uint64_t(*it));
+    x.src_type = t.src_type;
+    x.dst_type = t.nf4 ? quant::kNoGgmlType : (t.dtype == "F16" ? std::uint32_t(quant::GgmlType::F16)
+                                                                 : std::uint32_t(quant::GgmlType::BF16));
+    x.src_bytes = t.src_bytes;
+    x.dst_bytes = t.bytes;
+    // Only NF4 tensors count as re-quantized; 16-bit copies are reported
+    // like a GGUF scheme's copied tensors.
+    if (t.nf4) x.error = t.error;
+    else x.copied = true;
+    out.tensors.push_back(std::move(x));
+  }
+  out.src_bytes = r->src_bytes;
+  out.dst_bytes = r->bytes;
+  out.seconds = r->seconds;
+  return out;
+}
+
+/// The schemes `qlora quantize` can produce: the explicit list of
+/// instantiations a --type string can reach.
+struct SchemeRow {
+  std::string_view name;
+  bool writes_directory;  // nf4: a Hugging Face model directory, not one GGUF file
+  Result<QuantizeReport> (*run)(const io::GgufFile&, const std::string&, const RunFlags&);
+};
+constexpr SchemeRow kSchemes[] = {
+    {quant::QuantScheme<quant::scheme::Q8_0>::kName, false, &run_gguf<quant::scheme::Q8_0>},
+    {quant::QuantScheme<quant::scheme::Q4_K_M>::kName, false, &run_gguf<quant::scheme::Q4_K_M>},
+    {quant::QuantScheme<quant::scheme::F16>::kName, false, &run_gguf<quant::scheme::F16>},
+    {quant::QuantScheme<quant::scheme::NF4>::kName, true, &run_nf4},
+};
+
+std::string scheme_list() {
+  std::string s;
+  for (const auto& r : kSchemes) s += (s.empty() ? "" : ", ") + std::string(r.name);
+  return s;
+}
+
+/// The bytes a scheme's output occupies (a directory: its model.safetensors).
+std::uint64_t output_bytes(const SchemeRow& s, const std::string& path) {
+  return std::filesystem::file_size(s.writes_directory ? std::filesystem::path(path) / "model.safetensors"
+                                                       : std::filesystem::path(path));
 }
 
 }  // namespace
@@ -162,12 +224,13 @@ int cmd_quantize(int argc, char** argv) {
   cxxopts::Options o("qlora quantize",
                      "Rewrite a GGUF model with a quantization scheme; the output is byte-identical to "
                      "llama-quantize's for the same scheme.");
-  o.positional_help("IN.gguf [OUT.gguf]");
+  o.positional_help("IN.gguf [OUT.gguf | OUT_DIR for nf4]");
   o.add_options()("t,type", "scheme: " + scheme_list() + ", or all", cxxopts::value<std::string>()->default_value("q4_k_m"))(
       "out-dir", "with --type all: directory for <model>.<scheme>.gguf", cxxopts::value<std::string>()->default_value("."))(
       "csv", "write the per-tensor report as CSV to this file (with --type all: a prefix)", cxxopts::value<std::string>())(
       "plot", "write a per-layer relative-RMSE heatmap (SVG) here (--type all: default <out-dir>/error_heatmap.svg)",
-      cxxopts::value<std::string>())("no-error", "skip the RMSE measurement (slightly faster)")("tensors", "print the per-tensor table")(
+      cxxopts::value<std::string>())("no-error", "skip the RMSE measurement (slightly faster)")(
+      "no-double-quant", "nf4: keep absmax in fp32 instead of bitsandbytes' 8-bit double quantization")("tensors", "print the per-tensor table")(
       "q,quiet", "no progress bar")("h,help", "show this help")("in", "input GGUF", cxxopts::value<std::string>())(
       "out", "output GGUF", cxxopts::value<std::string>());
   o.parse_positional({"in", "out"});
@@ -188,8 +251,11 @@ int cmd_quantize(int argc, char** argv) {
   }
   const std::string in_path = args["in"].as<std::string>();
   const std::string type = lower(args["type"].as<std::string>());
-  const bool quiet = args.count("quiet") > 0;
-  const bool measure = args.count("no-error") == 0;
+  RunFlags flags;
+  flags.quiet = args.count("quiet") > 0;
+  flags.measure_error = args.count("no-error") == 0;
+  flags.double_quant = args.count("no-double-quant") == 0;
+  const bool measure = flags.measure_error;
 
   std::vector<const SchemeRow*> chosen;
   for (const auto& s : kSchemes)
@@ -214,16 +280,19 @@ int cmd_quantize(int argc, char** argv) {
   const std::string stem = std::filesystem::path(in_path).stem().string();
 
   struct Row {
-    std::string scheme, path;
+    const SchemeRow* scheme;
+    std::string path;
     QuantizeReport report;
   };
   std::vector<Row> rows;
   for (const SchemeRow* s : chosen) {
-    std::string out_path = type == "all"
-                               ? (std::filesystem::path(args["out-dir"].as<std::string>()) / (stem + "." + std::string(s->name) + ".gguf")).string()
-                               : args["out"].as<std::string>();
+    const std::string suffix = s->writes_directory ? "" : ".gguf";
+    std::string out_path = type == "all" ? (std::filesystem::path(args["out-dir"].as<std::string>()) /
+                                            (stem + "." + std::string(s->name) + suffix))
+                                               .string()
+                                         : args["out"].as<std::string>();
     if (type == "all") std::filesystem::create_directories(args["out-dir"].as<std::string>());
-    auto r = run_one(*s, *in, out_path, measure, quiet);
+    auto r = s->run(*in, out_path, flags);
     if (!r) {
       std::fprintf(stderr, "qlora quantize: %s\n", r.status().message().c_str());
       return 1;
@@ -239,7 +308,7 @@ int cmd_quantize(int argc, char** argv) {
         return 1;
       }
     }
-    rows.push_back({std::string(s->name), out_path, std::move(*r)});
+    rows.push_back({s, out_path, std::move(*r)});
   }
 
   // The size/error table: what each scheme costs and how far it moves the weights.
@@ -249,8 +318,8 @@ int cmd_quantize(int argc, char** argv) {
               "seconds", "file");
   for (const auto& row : rows) {
     const auto e = total_error(row.report);
-    const std::uint64_t bytes = std::filesystem::file_size(row.path);
-    std::printf("%-8s %10.2f %9.3f %8.3f %12.4e %10.3f%% %8.2f  %s\n", row.scheme.c_str(), mib(bytes),
+    const std::uint64_t bytes = output_bytes(*row.scheme, row.path);
+    std::printf("%-8s %10.2f %9.3f %8.3f %12.4e %10.3f%% %8.2f  %s\n", std::string(row.scheme->name).c_str(), mib(bytes),
                 8.0 * double(row.report.dst_bytes) / double(n_weights), double(bytes) / double(std::filesystem::file_size(in_path)),
                 e.rmse(), 100.0 * e.relative_rmse(), row.report.seconds, row.path.c_str());
   }

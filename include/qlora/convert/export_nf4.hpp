@@ -53,6 +53,7 @@
 #include "qlora/core/half.hpp"
 #include "qlora/core/parallel_for.hpp"
 #include "qlora/core/status.hpp"
+#include "qlora/core/text_file.hpp"
 #include "qlora/cpu/quantize.hpp"
 #include "qlora/io/bnb_safetensors.hpp"
 #include "qlora/io/gguf.hpp"
@@ -75,6 +76,7 @@ struct HfTensorReport {
   std::uint64_t src_bytes = 0;
   std::uint64_t bytes = 0;          // all safetensors bytes for this tensor (NF4: every key)
   double rel_rmse = 0;              // RMSE(encoded, decoded source) / RMS(source); 0 if not measured
+  cpu::QuantError error;            // the sums behind rel_rmse (empty if not measured)
   double seconds = 0;
 };
 
@@ -120,25 +122,7 @@ inline double shortest_double(float f) {
   return std::strtod(buf, nullptr);
 }
 
-inline Status write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return Status::io(tmp + ": cannot open for writing");
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) {
-    std::remove(tmp.c_str());
-    return Status::io(tmp + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::io(path + ": rename failed");
-  return Status::ok();
-}
 
-inline const io::GgufTensorInfo* find_tensor(const io::GgufFile& f, std::string_view name) {
-  for (const auto& t : f.tensors())
-    if (t.name == name) return &t;
-  return nullptr;
-}
 
 }  // namespace detail
 
@@ -206,9 +190,9 @@ inline Result<nlohmann::json> hf_config_json(const io::GgufFile& in, const Nf4Ex
   const double theta = detail::shortest_double(f32_or("rope.freq_base", 10000.0f));
 
   // vocab_size must equal the embedding's rows, whatever the tokenizer says.
-  const io::GgufTensorInfo* embd = detail::find_tensor(in, "token_embd.weight");
+  const io::GgufTensorInfo* embd = in.find_tensor("token_embd.weight");
   if (!embd || embd->n_dims != 2) return Status::invalid(in.name() + ": no 2-D tensor 'token_embd.weight'");
-  const bool tied = detail::find_tensor(in, "output.weight") == nullptr;
+  const bool tied = in.find_tensor("output.weight") == nullptr;
 
   nlohmann::json rope = {{"rope_theta", theta}, {"rope_type", "default"}};
   auto scaling = in.get_string(p + "rope.scaling.type");
@@ -248,7 +232,7 @@ inline Result<nlohmann::json> hf_config_json(const io::GgufFile& in, const Nf4Ex
   c["pad_token_id"] = token("padding_token_id");
   c["dtype"] = opt.dtype;
   if (*arch == HfArch::kLlama) {
-    c["attention_bias"] = detail::find_tensor(in, "blk.0.attn_q.bias") != nullptr;
+    c["attention_bias"] = in.find_tensor("blk.0.attn_q.bias") != nullptr;
     c["mlp_bias"] = false;
     c["pretraining_tp"] = 1;
   } else {
@@ -358,6 +342,7 @@ inline Result<Nf4ExportReport> export_nf4_hf(const io::GgufFile& in, const std::
         for (std::uint64_t k = 0; k < q->n; ++k) {
           const double y = double(quant::nf4_value(quant::nf4_unpack(q->packed.data(), k)) * (*scales)[k / bs]);
           err2 += (y - x[k]) * (y - x[k]);
+          r.error.max_abs_err = std::max(r.error.max_abs_err, std::fabs(y - x[k]));
           ref2 += double(x[k]) * x[k];
         }
       }
@@ -378,6 +363,7 @@ inline Result<Nf4ExportReport> export_nf4_hf(const io::GgufFile& in, const std::
         if (opt.measure_error) {
           const double y = store == io::StDtype::BF16 ? bf16_to_f32(h[k]) : fp16_to_f32(h[k]);
           err2 += (y - x[k]) * (y - x[k]);
+          r.error.max_abs_err = std::max(r.error.max_abs_err, std::fabs(y - x[k]));
           ref2 += double(x[k]) * x[k];
         }
       }
@@ -385,6 +371,11 @@ inline Result<Nf4ExportReport> export_nf4_hf(const io::GgufFile& in, const std::
       r.bytes = encoded.back().bytes.size();
     }
     r.rel_rmse = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+    if (opt.measure_error) {
+      r.error.sum_sq_err = err2;
+      r.error.sum_sq_ref = ref2;
+      r.error.n = std::int64_t(x.size());
+    }
     if (r.nf4) report.max_nf4_rel_rmse = std::max(report.max_nf4_rel_rmse, r.rel_rmse);
     r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     report.src_bytes += r.src_bytes;
@@ -406,14 +397,14 @@ inline Result<Nf4ExportReport> export_nf4_hf(const io::GgufFile& in, const std::
   }
   encoded.clear();
   // transformers writes json.dumps(indent=2, sort_keys=True) + "\n".
-  QLORA_TRY(detail::write_text_file(report.config_path, config->dump(2) + "\n"));
+  QLORA_TRY(write_text_file(report.config_path, config->dump(2) + "\n"));
   nlohmann::json gen;
   gen["_from_model_config"] = true;
   gen["bos_token_id"] = (*config)["bos_token_id"];
   gen["eos_token_id"] = (*config)["eos_token_id"];
   if (!(*config)["pad_token_id"].is_null()) gen["pad_token_id"] = (*config)["pad_token_id"];
   gen["transformers_version"] = opt.transformers_version;
-  QLORA_TRY(detail::write_text_file((dir / "generation_config.json").string(), gen.dump(2) + "\n"));
+  QLORA_TRY(write_text_file((dir / "generation_config.json").string(), gen.dump(2) + "\n"));
   report.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
   return report;
 }

@@ -69,7 +69,9 @@ bool visit_format(std::uint32_t type, Fn&& fn) {
 }
 
 /// Printable name of a ggml type id ("q4_K", or "type#N" when unknown).
+/// kNoGgmlType prints as "nf4": NF4 is the one format without a GGUF id.
 inline std::string ggml_type_name(std::uint32_t type) {
+  if (type == kNoGgmlType) return "nf4";
   if (auto info = ggml_type_info(type)) return std::string(info->name);
   return "type#" + std::to_string(type);
 }

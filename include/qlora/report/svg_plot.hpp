@@ -9,12 +9,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "qlora/core/status.hpp"
+#include "qlora/core/text_file.hpp"
 
 namespace qlora::report {
 
@@ -122,14 +122,7 @@ inline std::string render_heatmaps(const std::vector<Heatmap>& panels, const std
   return s.str();
 }
 
-/// Write `svg` to `path`; errors name the path.
-inline Status write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) return Status::io(path + ": cannot open for writing");
-  f << text;
-  f.close();
-  if (!f) return Status::io(path + ": write failed");
-  return Status::ok();
-}
+using qlora::write_text_file;  // reports are written atomically (core/text_file.hpp)
+
 
 }  // namespace qlora::report
