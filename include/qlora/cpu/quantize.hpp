@@ -3,8 +3,8 @@
 //
 // Rows are split into contiguous chunks, one per pool thread; each row is
 // quantized independently, so output bytes never depend on the thread count.
-// Where a SIMD row kernel exists (Q8_0 with AVX2) it is used; it is tested to
-// produce the same bytes as the scalar reference. Optional error statistics
+// Where a SIMD row kernel exists (Q8_0, Q4_K, Q6_K with AVX2) it is used; each
+// is tested to produce the same bytes as the scalar reference. Optional error statistics
 // (RMSE and max |error| against the input) are accumulated per chunk and
 // merged in chunk order, so they are deterministic too.
 #pragma once
@@ -16,6 +16,7 @@
 
 #include "qlora/core/parallel_for.hpp"
 #include "qlora/core/status.hpp"
+#include "qlora/cpu/kquant_avx2.hpp"
 #include "qlora/cpu/q8_0_avx2.hpp"
 #include "qlora/quant/row.hpp"
 
@@ -45,6 +46,12 @@ inline void quantize_row_fast(const float* x, void* dst, std::int64_t n) {
 #if defined(__AVX2__)
   if constexpr (std::is_same_v<F, quant::format::Q8_0>) {
     quantize_row_q8_0_avx2(x, dst, n);
+    return;
+  } else if constexpr (std::is_same_v<F, quant::format::Q4_K>) {
+    quantize_row_q4_K_avx2(x, dst, n);
+    return;
+  } else if constexpr (std::is_same_v<F, quant::format::Q6_K>) {
+    quantize_row_q6_K_avx2(x, dst, n);
     return;
   }
 #endif

@@ -64,8 +64,6 @@ struct FormatTraits<format::Q4_K> {
 
     // 1. Fit (scale, min) per sub-block. The importance av + |x| favours
     //    large values without ignoring small ones (av = RMS of the group).
-    float max_scale = 0.0f;  // scales are >= 0 because the min absorbs the offset
-    float max_min = 0.0f;
     for (int j = 0; j < kSubBlocks; ++j) {
       const float* xj = x + kSubBlock * j;
       float sum_x2 = 0.0f;
@@ -74,14 +72,26 @@ struct FormatTraits<format::Q4_K> {
       for (int l = 0; l < kSubBlock; ++l) weights[l] = av_x + fabsf(xj[l]);
       scales[j] = kquant::make_qkx2_quants<kSubBlock>(kMaxCode, xj, weights, L + kSubBlock * j, &mins[j],
                                                       -1.0f, 0.1f, 20, false);
+    }
+
+    // 2.-4. Shared with the SIMD quantizer (cpu/kquant_avx2.hpp).
+    store_scales(scales, mins, b);
+    requantize_codes(x, b, L);
+    pack_codes(L, b);
+  }
+
+  /// Step 2 of quantize_block: quantize the fp32 sub-block scales and mins
+  /// (mins >= 0) to 6-bit codes against their super-block maxima and store
+  /// d, dmin and the packed scale bytes. The code is narrowed to a byte
+  /// *before* the clamp to 63, as upstream does: a (rare) negative fitted
+  /// scale wraps to a large byte and then clamps to 63 rather than to 0.
+  QLORA_HD static void store_scales(const float* scales, const float* mins, Block& b) {
+    float max_scale = 0.0f;  // scales are >= 0 because the min absorbs the offset
+    float max_min = 0.0f;
+    for (int j = 0; j < kSubBlocks; ++j) {
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
-
-    // 2. Quantize the fp32 scales and mins to 6-bit codes against the two
-    //    super-block maxima. The code is narrowed to a byte *before* the
-    //    clamp to 63, as upstream does: a (rare) negative fitted scale wraps
-    //    to a large byte and then clamps to 63 rather than to 0.
     const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
     const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
     std::uint8_t ls[kSubBlocks];
@@ -95,10 +105,12 @@ struct FormatTraits<format::Q4_K> {
     kquant::pack_scale_min_k4(ls, lm, b.scales);
     b.d = Half::from_float(max_scale / 63.0f);
     b.dmin = Half::from_float(max_min / 63.0f);
+  }
 
-    // 3. Re-derive the codes from the values actually stored (fp16 d, dmin
-    //    and 6-bit codes) so dequantization sees the codes that fit them. A
-    //    sub-block whose effective scale rounded to 0 keeps its search codes.
+  /// Step 3: re-derive the codes from the values actually stored (fp16 d,
+  /// dmin and 6-bit codes) so dequantization sees the codes that fit them. A
+  /// sub-block whose effective scale rounded to 0 keeps its search codes.
+  QLORA_HD static void requantize_codes(const float* x, const Block& b, std::uint8_t* L) {
     const float d_all = b.d.to_float();
     const float dmin_all = b.dmin.to_float();
     for (int j = 0; j < kSubBlocks; ++j) {
@@ -112,8 +124,10 @@ struct FormatTraits<format::Q4_K> {
         L[kSubBlock * j + l] = std::uint8_t(q);
       }
     }
+  }
 
-    // 4. Pack two sub-blocks per 32-byte chunk (low nibble first).
+  /// Step 4: pack two sub-blocks per 32-byte chunk (low nibble first).
+  QLORA_HD static void pack_codes(const std::uint8_t* L, Block& b) {
     for (int c = 0; c < kQK_K / 64; ++c)
       for (int l = 0; l < 32; ++l)
         b.qs[32 * c + l] = std::uint8_t(L[64 * c + l] | (L[64 * c + 32 + l] << 4));

@@ -65,40 +65,53 @@ struct FormatTraits<format::Q6_K> {
     std::int8_t L[kQK_K];         // stored codes 0..63, element order
     float scales[kSubBlocks];     // fitted signed fp32 scale per sub-block
 
-    // 1. Fit each sub-block; remember the scale with the largest magnitude,
-    //    keeping its sign (the first one wins ties).
+    // 1. Fit each sub-block.
+    for (int ib = 0; ib < kSubBlocks; ++ib)
+      scales[ib] = kquant::make_qx_quants<kSubBlock>(32, x + kSubBlock * ib, L + kSubBlock * ib);
+
+    // 2.-4. Shared with the SIMD quantizer (cpu/kquant_avx2.hpp).
+    if (!store_scales(scales, b)) return;
+    requantize_codes(x, b, L);
+    pack_codes(L, b);
+  }
+
+  /// Step 2 of quantize_block. Finds the fitted scale with the largest
+  /// magnitude, keeping its sign (the first one wins ties), and maps it to
+  /// -128 so the int8 scales use their full range; d then carries the
+  /// opposite sign of that scale. Only +128 can overflow int8, hence the
+  /// one-sided clamp. If every scale is (numerically) zero, writes the
+  /// all-zero block (which decodes to 0) and returns false: nothing is left
+  /// to do.
+  QLORA_HD static bool store_scales(const float* scales, Block& b) {
     float max_scale = 0.0f;
     float max_abs_scale = 0.0f;
     for (int ib = 0; ib < kSubBlocks; ++ib) {
-      scales[ib] = kquant::make_qx_quants<kSubBlock>(32, x + kSubBlock * ib, L + kSubBlock * ib);
       const float abs_scale = fabsf(scales[ib]);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;
         max_scale = scales[ib];
       }
     }
-
     if (max_abs_scale < kquant::kGroupMaxEps) {
-      // Everything is (numerically) zero: an all-zero block decodes to 0.
       for (int i = 0; i < kQK_K / 2; ++i) b.ql[i] = 0;
       for (int i = 0; i < kQK_K / 4; ++i) b.qh[i] = 0;
       for (int i = 0; i < kSubBlocks; ++i) b.scales[i] = 0;
       b.d = Half::from_float(0.0f);
-      return;
+      return false;
     }
-
-    // 2. Map the extreme scale to -128 so the int8 scales use their full
-    //    range; d then carries the opposite sign of max_scale. Only +128
-    //    can overflow int8, hence the one-sided clamp.
     const float iscale = -128.0f / max_scale;
     b.d = Half::from_float(1.0f / iscale);
     for (int ib = 0; ib < kSubBlocks; ++ib) {
       const int s = nearest_int(iscale * scales[ib]);
       b.scales[ib] = std::int8_t(s < 127 ? s : 127);
     }
+    return true;
+  }
 
-    // 3. Re-derive the codes from the stored fp16 d and int8 scales. A
-    //    sub-block whose effective scale is 0 keeps the search's codes.
+  /// Step 3: re-derive the codes (stored form, 0..63) from the stored fp16 d
+  /// and int8 scales. A sub-block whose effective scale is 0 keeps the
+  /// search's codes.
+  QLORA_HD static void requantize_codes(const float* x, const Block& b, std::int8_t* L) {
     const float d_all = b.d.to_float();
     for (int j = 0; j < kSubBlocks; ++j) {
       const float dj = d_all * float(b.scales[j]);
@@ -109,8 +122,11 @@ struct FormatTraits<format::Q6_K> {
         L[kSubBlock * j + i] = std::int8_t(q + kCodeOffset);
       }
     }
+  }
 
-    // 4. Split each code into the ql nibble and the qh bit pair.
+  /// Step 4: split each stored code (0..63, element order) into the ql
+  /// nibble and the qh bit pair.
+  QLORA_HD static void pack_codes(const std::int8_t* L, Block& b) {
     for (int h = 0; h < 2; ++h) {
       const std::int8_t* Lh = L + 128 * h;
       for (int l = 0; l < 32; ++l) {
@@ -122,20 +138,70 @@ struct FormatTraits<format::Q6_K> {
     }
   }
 
-  QLORA_HD static void dequantize_block(const Block& b, float* y) {
-    const float d = b.d.to_float();
-    for (int e = 0; e < kQK_K; ++e) y[e] = d * float(b.scales[e / kSubBlock]) * float(code(b, e));
+  /// The four stored codes (0..63) at lane l of half h: elements
+  /// 128h + l, +32, +64, +96 (see the element mapping above).
+  struct Quad {
+    int q0, q1, q2, q3;
+  };
+  QLORA_HD static Quad quad(const Block& b, int h, int l) {
+    const int lo0 = b.ql[64 * h + l];
+    const int lo1 = b.ql[64 * h + 32 + l];
+    const int hi = b.qh[32 * h + l];
+    return Quad{(lo0 & 0x0F) | ((hi & 3) << 4), (lo1 & 0x0F) | (((hi >> 2) & 3) << 4),
+                (lo0 >> 4) | (((hi >> 4) & 3) << 4), (lo1 >> 4) | (((hi >> 6) & 3) << 4)};
   }
 
-  /// sum_e value_e * x_e in fp32, one scale multiply per sub-block.
+  /// Walks the block layout (half h, stream k, lane l) rather than decoding
+  /// per element, so the loops vectorize: element 128h + 32k + l takes the
+  /// nibble (k >> 1) of ql[64h + 32(k & 1) + l] and bit pair k of qh[32h + l],
+  /// and belongs to sub-block 8h + 2k + l / 16. Per element the float
+  /// operations are unchanged: y = (d * sc) * q.
+  QLORA_HD static void dequantize_block(const Block& b, float* y) {
+    const float d = b.d.to_float();
+    float ds[kSubBlocks];
+    for (int j = 0; j < kSubBlocks; ++j) ds[j] = d * float(b.scales[j]);
+    for (int h = 0; h < 2; ++h) {
+      const std::uint8_t* qh = b.qh + 32 * h;
+      for (int k = 0; k < 4; ++k) {
+        const std::uint8_t* ql = b.ql + 64 * h + 32 * (k & 1);
+        const int lo_shift = 4 * (k >> 1), hi_shift = 2 * k;
+        float* yk = y + 128 * h + 32 * k;
+        for (int half = 0; half < 2; ++half) {
+          const float s = ds[8 * h + 2 * k + half];
+          for (int l = 16 * half; l < 16 * half + 16; ++l) {
+            const int q = ((ql[l] >> lo_shift) & 0x0F) | (((qh[l] >> hi_shift) & 3) << 4);
+            yk[l] = s * float(q - kCodeOffset);
+          }
+        }
+      }
+    }
+  }
+
+  /// sum_e value_e * x_e in fp32, one scale multiply per sub-block. Each
+  /// sub-block's sum runs over its 16 elements in index order (eight such
+  /// chains advance together), then the sub-block terms are added in order.
   QLORA_HD static float dot_block(const Block& b, const float* x) {
     const float d = b.d.to_float();
-    float s = 0.0f;
-    for (int j = 0; j < kSubBlocks; ++j) {
-      float sum_qx = 0.0f;
-      for (int i = 0; i < kSubBlock; ++i) sum_qx += float(code(b, kSubBlock * j + i)) * x[kSubBlock * j + i];
-      s += d * float(b.scales[j]) * sum_qx;
+    float sum_qx[kSubBlocks];
+    for (int h = 0; h < 2; ++h) {
+      const float* xh = x + 128 * h;
+      float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};  // [2k + half]
+      for (int l = 0; l < 16; ++l) {
+        const Quad a = quad(b, h, l);
+        const Quad c = quad(b, h, l + 16);
+        acc[0] += float(a.q0 - kCodeOffset) * xh[l];
+        acc[1] += float(c.q0 - kCodeOffset) * xh[l + 16];
+        acc[2] += float(a.q1 - kCodeOffset) * xh[l + 32];
+        acc[3] += float(c.q1 - kCodeOffset) * xh[l + 48];
+        acc[4] += float(a.q2 - kCodeOffset) * xh[l + 64];
+        acc[5] += float(c.q2 - kCodeOffset) * xh[l + 80];
+        acc[6] += float(a.q3 - kCodeOffset) * xh[l + 96];
+        acc[7] += float(c.q3 - kCodeOffset) * xh[l + 112];
+      }
+      for (int k = 0; k < 8; ++k) sum_qx[8 * h + k] = acc[k];
     }
+    float s = 0.0f;
+    for (int j = 0; j < kSubBlocks; ++j) s += d * float(b.scales[j]) * sum_qx[j];
     return s;
   }
 
@@ -143,11 +209,29 @@ struct FormatTraits<format::Q6_K> {
   /// semantics: signed 6-bit codes times int8 activations, scaled by the
   /// int8 sub-block scale, accumulated in 8 int32 lanes (element e goes to
   /// lane e % 8), then multiplied by d * d8. Bit-identical to the generic
-  /// ggml kernel for one super-block (see Q4_K's dot_q8k for rows).
+  /// ggml kernel for one super-block (see Q4_K's dot_q8k for rows). The
+  /// integer sums are exact in any order, so they are gathered per lane l
+  /// of the block layout (e % 8 == l % 8) and folded into 8 lanes at the end.
   QLORA_HD static float dot_q8k(const Block& b, const FormatTraits<format::Q8_K>::Block& a) {
+    std::int32_t acc[32];  // acc[l]: every element 128h + 32k + l
+    for (int l = 0; l < 32; ++l) acc[l] = 0;
+    for (int h = 0; h < 2; ++h) {
+      const std::uint8_t* qh = b.qh + 32 * h;
+      for (int k = 0; k < 4; ++k) {
+        const std::uint8_t* ql = b.ql + 64 * h + 32 * (k & 1);
+        const std::int8_t* q8 = a.qs + 128 * h + 32 * k;
+        const int lo_shift = 4 * (k >> 1), hi_shift = 2 * k;
+        for (int half = 0; half < 2; ++half) {
+          const int sc = b.scales[8 * h + 2 * k + half];
+          for (int l = 16 * half; l < 16 * half + 16; ++l) {
+            const int q = ((ql[l] >> lo_shift) & 0x0F) | (((qh[l] >> hi_shift) & 3) << 4);
+            acc[l] += sc * ((q - kCodeOffset) * int(q8[l]));
+          }
+        }
+      }
+    }
     std::int32_t lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int e = 0; e < kQK_K; ++e)
-      lanes[e % 8] += int(b.scales[e / kSubBlock]) * (code(b, e) * int(a.qs[e]));
+    for (int l = 0; l < 32; ++l) lanes[l % 8] += acc[l];
     const float d = b.d.to_float() * a.d;
     float sum = 0.0f;
     for (int l = 0; l < 8; ++l) sum += d * float(lanes[l]);
