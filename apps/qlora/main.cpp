@@ -17,6 +17,7 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"quantize", qlora::app::cmd_quantize, "rewrite a GGUF model as q8_0, q4_k_m or f16 (llama.cpp-identical)"},
     {"inspect", qlora::app::cmd_inspect, "print a GGUF or safetensors file's metadata and tensor table"},
+    {"dataset", qlora::app::cmd_dataset, "build Stage 1's QA pool and nested subsets from a knowledge graph"},
 };
 
 void usage(std::FILE* out) {

@@ -125,4 +125,168 @@ inline std::string render_heatmaps(const std::vector<Heatmap>& panels, const std
 using qlora::write_text_file;  // reports are written atomically (core/text_file.hpp)
 
 
+// ---------------------------------------------------------------- bar and line charts
+// Used by data/quality_report.hpp for the paper's Figures 2–4 (relation mix,
+// answer length, category coverage per subset). Same look as the heatmap:
+// white background, sans-serif 10 px, bold 13 px title, <title> tooltips.
+
+/// Bars: values[series][group]. Grouped side by side, or stacked per group.
+/// `errors` (same shape, optional) draws ±error whiskers on grouped bars.
+struct BarChart {
+  std::string title, y_label;
+  std::vector<std::string> groups;        // x-axis categories
+  std::vector<std::string> series;        // legend entries
+  std::vector<std::vector<double>> values;
+  std::vector<std::vector<double>> errors;
+  bool stacked = false;
+};
+
+/// Lines over shared x labels: values[series][x], optional ±spread[series][x]
+/// drawn as whiskers (mean ± standard deviation, for example).
+struct LineChart {
+  std::string title, y_label;
+  std::vector<std::string> x_labels;
+  std::vector<std::string> series;
+  std::vector<std::vector<double>> values;
+  std::vector<std::vector<double>> spread;
+};
+
+namespace detail {
+
+/// Ten distinguishable colours (Tableau 10) for series; cycles beyond ten.
+inline const char* series_color(std::size_t i) {
+  static constexpr const char* kColors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  return kColors[i % 10];
+}
+
+/// A "nice" axis maximum and tick step (1, 2 or 5 × 10^k) covering hi.
+inline void nice_axis(double hi, double& top, double& step) {
+  if (!(hi > 0) || !std::isfinite(hi)) hi = 1;
+  const double raw = hi / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  top = std::ceil(hi / step - 1e-9) * step;
+}
+
+/// Frame shared by bar and line charts: title, y axis with grid and ticks,
+/// rotated x labels, legend on the right. Returns the plot's pixel box.
+struct Frame {
+  int x0, y0, w, h;  // plot area: left, top, width, height
+  double top;        // value at the top of the axis
+  double y(double v) const { return y0 + h - (top > 0 ? v / top : 0) * h; }
+};
+
+inline Frame open_chart(std::ostringstream& s, const std::string& title, const std::string& y_label,
+                        const std::vector<std::string>& x_labels, const std::vector<std::string>& series, double hi,
+                        int plot_w) {
+  constexpr int kLeft = 70, kTop = 40, kPlotH = 260, kXLabelH = 110, kLegendW = 190;
+  double top, step;
+  nice_axis(hi, top, step);
+  const int width = kLeft + plot_w + 30 + kLegendW, height = kTop + kPlotH + kXLabelH;
+  Frame fr{kLeft, kTop, plot_w, kPlotH, top};
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+    << "\" font-family=\"sans-serif\" font-size=\"10\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s << "<text x=\"10\" y=\"18\" font-size=\"13\" font-weight=\"bold\">" << xml_escape(title) << "</text>\n";
+  for (double v = 0; v <= top + step / 2; v += step) {
+    const double y = fr.y(v);
+    s << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + plot_w << "\" y1=\"" << y << "\" y2=\"" << y
+      << "\" stroke=\"#dddddd\"/>\n<text x=\"" << kLeft - 4 << "\" y=\"" << y + 3 << "\" text-anchor=\"end\">"
+      << fmt(v) << "</text>\n";
+  }
+  s << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft << "\" y1=\"" << kTop << "\" y2=\"" << kTop + kPlotH
+    << "\" stroke=\"black\"/>\n<line x1=\"" << kLeft << "\" x2=\"" << kLeft + plot_w << "\" y1=\"" << kTop + kPlotH
+    << "\" y2=\"" << kTop + kPlotH << "\" stroke=\"black\"/>\n";
+  s << "<text transform=\"translate(16," << kTop + kPlotH / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+    << xml_escape(y_label) << "</text>\n";
+  const double slot = x_labels.empty() ? 0 : double(plot_w) / double(x_labels.size());
+  for (std::size_t i = 0; i < x_labels.size(); ++i)
+    s << "<text transform=\"translate(" << kLeft + slot * (double(i) + 0.5) + 3 << "," << kTop + kPlotH + 10
+      << ") rotate(-45)\" text-anchor=\"end\">" << xml_escape(x_labels[i]) << "</text>\n";
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    const int ly = kTop + 14 * int(k);
+    s << "<rect x=\"" << kLeft + plot_w + 30 << "\" y=\"" << ly << "\" width=\"10\" height=\"10\" fill=\""
+      << series_color(k) << "\"/>\n<text x=\"" << kLeft + plot_w + 44 << "\" y=\"" << ly + 9 << "\">"
+      << xml_escape(series[k]) << "</text>\n";
+  }
+  return fr;
+}
+
+inline double at(const std::vector<std::vector<double>>& v, std::size_t a, std::size_t b) {
+  return a < v.size() && b < v[a].size() && std::isfinite(v[a][b]) ? v[a][b] : 0.0;
+}
+
+}  // namespace detail
+
+/// Grouped or stacked bar chart (one <rect> with a <title> per bar).
+inline std::string render_bar_chart(const BarChart& c) {
+  double hi = 0;
+  for (std::size_t g = 0; g < c.groups.size(); ++g) {
+    double stack = 0;
+    for (std::size_t k = 0; k < c.series.size(); ++k) {
+      const double v = detail::at(c.values, k, g);
+      stack += v;
+      hi = std::max(hi, c.stacked ? stack : v + detail::at(c.errors, k, g));
+    }
+  }
+  const std::size_t per_group = c.stacked ? 1 : std::max<std::size_t>(1, c.series.size());
+  const int plot_w = std::max(300, int(c.groups.size() * (per_group * 9 + 12)));
+  std::ostringstream s;
+  const detail::Frame fr = detail::open_chart(s, c.title, c.y_label, c.groups, c.series, hi, plot_w);
+  const double slot = c.groups.empty() ? 0 : double(fr.w) / double(c.groups.size());
+  const double bar = slot * 0.8 / double(per_group);
+  for (std::size_t g = 0; g < c.groups.size(); ++g) {
+    double base = 0;
+    for (std::size_t k = 0; k < c.series.size(); ++k) {
+      const double v = detail::at(c.values, k, g);
+      const double x = fr.x0 + slot * double(g) + slot * 0.1 + (c.stacked ? 0.0 : bar * double(k));
+      const double y_top = fr.y(base + v), y_bot = fr.y(base);
+      s << "<rect x=\"" << x << "\" y=\"" << y_top << "\" width=\"" << bar << "\" height=\"" << y_bot - y_top
+        << "\" fill=\"" << detail::series_color(k) << "\"><title>"
+        << detail::xml_escape(c.groups[g] + " / " + c.series[k] + ": " + detail::fmt(v)) << "</title></rect>\n";
+      const double e = detail::at(c.errors, k, g);
+      if (!c.stacked && e > 0) {
+        const double xm = x + bar / 2;
+        s << "<line x1=\"" << xm << "\" x2=\"" << xm << "\" y1=\"" << fr.y(v + e) << "\" y2=\"" << fr.y(std::max(0.0, v - e))
+          << "\" stroke=\"black\"/>\n";
+      }
+      if (c.stacked) base += v;
+    }
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+/// Line chart with markers and optional ± whiskers (one <circle> with a <title> per point).
+inline std::string render_line_chart(const LineChart& c) {
+  double hi = 0;
+  for (std::size_t k = 0; k < c.series.size(); ++k)
+    for (std::size_t i = 0; i < c.x_labels.size(); ++i)
+      hi = std::max(hi, detail::at(c.values, k, i) + detail::at(c.spread, k, i));
+  const int plot_w = std::max(300, int(c.x_labels.size()) * 60);
+  std::ostringstream s;
+  const detail::Frame fr = detail::open_chart(s, c.title, c.y_label, c.x_labels, c.series, hi, plot_w);
+  const double slot = c.x_labels.empty() ? 0 : double(fr.w) / double(c.x_labels.size());
+  for (std::size_t k = 0; k < c.series.size(); ++k) {
+    std::string points;
+    for (std::size_t i = 0; i < c.x_labels.size(); ++i)
+      points += (i ? " " : "") + detail::fmt(fr.x0 + slot * (double(i) + 0.5)) + "," + detail::fmt(fr.y(detail::at(c.values, k, i)));
+    s << "<polyline fill=\"none\" stroke=\"" << detail::series_color(k) << "\" stroke-width=\"2\" points=\"" << points
+      << "\"/>\n";
+    for (std::size_t i = 0; i < c.x_labels.size(); ++i) {
+      const double v = detail::at(c.values, k, i), e = detail::at(c.spread, k, i);
+      const double x = fr.x0 + slot * (double(i) + 0.5);
+      if (e > 0)
+        s << "<line x1=\"" << x << "\" x2=\"" << x << "\" y1=\"" << fr.y(v + e) << "\" y2=\"" << fr.y(std::max(0.0, v - e))
+          << "\" stroke=\"" << detail::series_color(k) << "\"/>\n";
+      s << "<circle cx=\"" << x << "\" cy=\"" << fr.y(v) << "\" r=\"3\" fill=\"" << detail::series_color(k) << "\"><title>"
+        << detail::xml_escape(c.x_labels[i] + " / " + c.series[k] + ": " + detail::fmt(v) +
+                              (e > 0 ? " ± " + detail::fmt(e) : ""))
+        << "</title></circle>\n";
+    }
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
 }  // namespace qlora::report
