@@ -1,0 +1,556 @@
+// qlora/cpu/vec_dot_avx2.hpp — AVX2/FMA row-dot kernels, one family per weight
+// format, written as R x C *tiles*: R weight rows times C activation rows,
+// over the whole row length K, producing R*C dot products.
+//
+//   y[c * ldy + r] = sum_k W[r][k] * A[c][k]        r < R, c < C
+//
+// A tile decodes each weight block once and reuses it (in registers) for the
+// C activation rows, and loads each activation block once for the R weight
+// rows. matvec is C = 1 (R rows share the activation loads); matmul uses
+// C = 4 so prompt processing becomes compute-bound.
+//
+// Activations (activation_quant.hpp):
+//   Q8_0, Q5_0, Q4_1  x Act32 (int8 codes, fp32 scale per 32, code sums)
+//   Q4_K, Q6_K        x Q8_K blocks
+//   F32, F16, BF16    x the f32 activations themselves (no quantization; F16
+//                     and BF16 weights are widened to f32 exactly, so these
+//                     are plain fp32 FMA dot products)
+//
+// Integer core. Every quantized product is an unsigned-by-signed byte dot
+// product, dp_u8s8(acc, u, s) = acc + sum of 4 adjacent u8*s8 per int32 lane:
+// one vpdpbusd with AVX512-VNNI (or AVX-VNNI), else vpmaddubsw + vpmaddwd
+// (whose int16 intermediate saturates, so each kernel below states why its
+// pair sums stay <= 32767 or uses the sign trick instead). To feed the
+// unsigned operand without per-product sign fixes we offset the weights:
+//   Q8_0: u = w + 128 (VNNI only; w*s pairs would saturate vpmaddubsw),
+//         result - 128 * sum(a);   without VNNI: |w| times sign(a, w).
+//   Q5_0: u = code in 0..31 (the stored form), result - 16 * sum(a).
+//   Q4_1: u = code in 0..15, then + m * sum(a) in float.
+//   Q4_K: u = 4-bit code, vpmaddubsw then vpmaddwd/vpdpwssd by the 6-bit scale.
+//   Q6_K: u = 6-bit code 0..63, same with the int8 scale; the -32 offset is
+//         applied once per super-block through Q8_K's bsums.
+// The "- c * sum(a)" corrections are exact int32 terms, computed per int32
+// lane (c times the lane's 4 activation codes, one dp_u8s8 per activation
+// block, shared by the R weight rows) and used as the accumulator's initial
+// value, so every lane holds exactly its own sum(w*a) before conversion to
+// float (a correction in lane 0 alone would inflate the lanes and with them
+// the fp32 rounding). All integer sums are exact; the float part is one
+// fp32 FMA per block (per super-block for K-quants) and lane, so the result
+// equals sum_b d_w(b) d_a(b) isum(b) up to fp32 accumulation rounding.
+//
+// Without AVX2 this header defines nothing; matmul.hpp then falls back to the
+// scalar FormatTraits dot products.
+#pragma once
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define QLORA_CPU_AVX2_KERNELS 1
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "qlora/core/half.hpp"
+#include "qlora/cpu/activation_quant.hpp"
+#include "qlora/quant/float_formats.hpp"
+#include "qlora/quant/q4_1.hpp"
+#include "qlora/quant/q4_k.hpp"
+#include "qlora/quant/q5_0.hpp"
+#include "qlora/quant/q6_k.hpp"
+#include "qlora/quant/q8_0.hpp"
+#include "qlora/quant/q8_k.hpp"
+
+namespace qlora::cpu {
+
+/// Operands of one tile. Weight row r starts at w + r * w_stride; activation
+/// row c at a + c * a_stride (an Act32 row, a Q8_K block array, or f32).
+struct TileArgs {
+  const std::uint8_t* w;
+  std::size_t w_stride;
+  const std::uint8_t* a;
+  std::size_t a_stride;
+  std::int64_t K;
+  float* y;
+  std::int64_t ldy;
+  // Optional software prefetch of the NEXT tile's weights (matvec streams
+  // weights from DRAM; the hardware prefetchers do not follow R interleaved
+  // row streams well). Iteration i of the K loop prefetches bytes
+  // [pf + i * pf_step, pf + (i + 1) * pf_step).
+  const std::uint8_t* pf = nullptr;
+  std::size_t pf_step = 0;
+};
+
+namespace simd {
+
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+inline constexpr bool kVnni = true;
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+inline __m256i dp_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+inline __m256i dp_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+#else
+inline __m256i dp_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+inline __m256i dp_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
+#endif
+#else
+inline constexpr bool kVnni = false;
+/// Caller guarantees |u[2i]*s[2i] + u[2i+1]*s[2i+1]| <= 32767 (vpmaddubsw saturates).
+inline __m256i dp_u8s8(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+inline __m256i dp_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+#endif
+
+inline float h2f(std::uint16_t bits) {
+#if defined(__F16C__)
+  return _cvtsh_ss(bits);
+#else
+  return fp16_to_f32(bits);
+#endif
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+/// 32 packed nibbles (16 bytes: element j low, element j + 16 high) -> 32 bytes.
+inline __m256i nibbles32(const std::uint8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+/// Bit j of qh -> byte j = 0x10 (set) or 0 (clear), j = 0..31.
+inline __m256i bits_to_0x10(std::uint32_t qh) {
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                                        3, 3, 3, 3, 3, 3);
+  const __m256i bm = _mm256_set1_epi64x(0x8040201008040201LL);
+  __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(std::int32_t(qh)), shuf);
+  v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bm), bm);
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+/// Prefetch the cache lines starting in [pf + i*step, pf + (i+1)*step).
+inline void prefetch_step(const TileArgs& t, std::int64_t i) {
+  if (!t.pf) return;
+  const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(t.pf) + std::uintptr_t(i) * t.pf_step;
+  for (std::uintptr_t l = (b + 63) & ~std::uintptr_t(63); l < b + t.pf_step; l += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(l), _MM_HINT_T0);
+}
+
+template <int R, int C>
+inline void store_tile(const TileArgs& t, const __m256 (&acc)[R][C]) {
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = hsum(acc[r][c]);
+}
+
+template <int R, int C>
+inline void zero_tile(__m256 (&acc)[R][C]) {
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+}
+
+}  // namespace simd
+
+// ---------------------------------------------------------------------------
+// Q8_0 x Act32
+// ---------------------------------------------------------------------------
+template <int R, int C>
+inline void tile_q8_0(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q8_0>::Block;
+  const std::int64_t nb = t.K / 32;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  for (int c = 0; c < C; ++c) {
+    const Act32View v(t.a + c * t.a_stride, t.K);
+    aq[c] = v.qs;
+    ad[c] = v.d;
+  }
+  __m256 acc[R][C];
+  zero_tile(acc);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    __m256i wu[R];
+    __m256i wa[R];  // |w| (no-VNNI path)
+    __m256 dw[R];
+    for (int r = 0; r < R; ++r) {
+      const __m256i q = load256(wr[r][b].qs);
+      if constexpr (kVnni) {
+        wu[r] = _mm256_xor_si256(q, _mm256_set1_epi8(char(0x80)));  // w + 128 as u8
+      } else {
+        wu[r] = q;
+        wa[r] = _mm256_sign_epi8(q, q);  // |w| <= 127 (a -128 code would read as 128: still exact u8)
+      }
+      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256i y = load256(aq[c] + 32 * b);
+      const __m256 da = _mm256_set1_ps(ad[c][b]);
+      if constexpr (kVnni) {
+        // -128 * (sum of a over each lane's 4 elements): lanes stay exact sum(w*a).
+        const __m256i corr =
+            _mm256_sub_epi32(_mm256_setzero_si256(), dp_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(char(0x80)), y));
+        for (int r = 0; r < R; ++r) {
+          const __m256i s = dp_u8s8(corr, wu[r], y);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
+        }
+      } else {
+        for (int r = 0; r < R; ++r) {
+          // |w| * (sign(w) a): pairs <= 2 * 127 * 127 < 32767.
+          const __m256i s = dp_u8s8(_mm256_setzero_si256(), wa[r], _mm256_sign_epi8(y, wu[r]));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
+        }
+      }
+    }
+  }
+  store_tile(t, acc);
+}
+
+// ---------------------------------------------------------------------------
+// Q5_0 x Act32: u = 5-bit code (0..31), dot - 16 * sum(a). maddubs pairs
+// <= 2 * 31 * 127 = 7874.
+// ---------------------------------------------------------------------------
+template <int R, int C>
+inline void tile_q5_0(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q5_0>::Block;
+  const std::int64_t nb = t.K / 32;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  for (int c = 0; c < C; ++c) {
+    const Act32View v(t.a + c * t.a_stride, t.K);
+    aq[c] = v.qs;
+    ad[c] = v.d;
+  }
+  __m256 acc[R][C];
+  zero_tile(acc);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    __m256i wu[R];
+    __m256 dw[R];
+    for (int r = 0; r < R; ++r) {
+      std::uint32_t qh;
+      std::memcpy(&qh, wr[r][b].qh, 4);
+      wu[r] = _mm256_or_si256(nibbles32(wr[r][b].qs), bits_to_0x10(qh));
+      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256i y = load256(aq[c] + 32 * b);
+      const __m256 da = _mm256_set1_ps(ad[c][b]);
+      const __m256i corr =
+          _mm256_sub_epi32(_mm256_setzero_si256(), dp_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(16), y));
+      for (int r = 0; r < R; ++r) {
+        const __m256i s = dp_u8s8(corr, wu[r], y);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
+      }
+    }
+  }
+  store_tile(t, acc);
+}
+
+// ---------------------------------------------------------------------------
+// Q4_1 x Act32: value = d*q + m, so dot = d*da*sum(q*a) + m*(da*sum(a)).
+// The min term is added to all 8 lanes as m * (da*sum/8) (s8 in Act32), so
+// the final horizontal sum restores it. maddubs pairs <= 2 * 15 * 127.
+// ---------------------------------------------------------------------------
+template <int R, int C>
+inline void tile_q4_1(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q4_1>::Block;
+  const std::int64_t nb = t.K / 32;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  const float* as8[C];
+  for (int c = 0; c < C; ++c) {
+    const Act32View v(t.a + c * t.a_stride, t.K);
+    aq[c] = v.qs;
+    ad[c] = v.d;
+    as8[c] = v.s8;
+  }
+  __m256 acc[R][C];
+  zero_tile(acc);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    __m256i wu[R];
+    __m256 dw[R], mw[R];
+    for (int r = 0; r < R; ++r) {
+      wu[r] = nibbles32(wr[r][b].qs);
+      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
+      mw[r] = _mm256_set1_ps(h2f(wr[r][b].m.bits));
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256i y = load256(aq[c] + 32 * b);
+      const __m256 da = _mm256_set1_ps(ad[c][b]);
+      const __m256 s8 = _mm256_set1_ps(as8[c][b]);
+      for (int r = 0; r < R; ++r) {
+        const __m256i s = dp_u8s8(_mm256_setzero_si256(), wu[r], y);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
+        acc[r][c] = _mm256_fmadd_ps(mw[r], s8, acc[r][c]);
+      }
+    }
+  }
+  store_tile(t, acc);
+}
+
+// ---------------------------------------------------------------------------
+// Q4_K x Q8_K. Per 32-element sub-block j: vpmaddubsw(code, a) (pairs <=
+// 2 * 15 * 127) then vpmaddwd/vpdpwssd by the 6-bit scale; per super-block
+// one FMA by d*da, and the min term dmin*da*sum_j m_j*(bsum_2j + bsum_2j+1)
+// from Q8_K's bsums (vpmaddwd), folded into lanes 0..3.
+// ---------------------------------------------------------------------------
+namespace detail {
+/// Q4_K's 12 scale bytes -> 8 scales and 8 mins (bytes, 0..63).
+inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn) {
+  std::uint32_t u0, u1, u2;
+  std::memcpy(&u0, p, 4);
+  std::memcpy(&u1, p + 4, 4);
+  std::memcpy(&u2, p + 8, 4);
+  const std::uint32_t s_lo = u0 & 0x3F3F3F3Fu, m_lo = u1 & 0x3F3F3F3Fu;
+  const std::uint32_t s_hi = (u2 & 0x0F0F0F0Fu) | ((u0 >> 2) & 0x30303030u);
+  const std::uint32_t m_hi = ((u2 >> 4) & 0x0F0F0F0Fu) | ((u1 >> 2) & 0x30303030u);
+  std::memcpy(sc, &s_lo, 4);
+  std::memcpy(sc + 4, &s_hi, 4);
+  std::memcpy(mn, &m_lo, 4);
+  std::memcpy(mn + 4, &m_hi, 4);
+}
+}  // namespace detail
+
+template <int R, int C>
+inline void tile_q4_K(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q4_K>::Block;
+  using A = quant::FormatTraits<quant::format::Q8_K>::Block;
+  const std::int64_t nb = t.K / quant::kQK_K;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const A* ar[C];
+  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const A*>(t.a + c * t.a_stride);
+  __m256 acc[R][C];
+  zero_tile(acc);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    alignas(16) std::uint8_t sc[R][8];
+    alignas(16) std::uint8_t mn[R][8];
+    for (int r = 0; r < R; ++r) detail::q4k_scales(wr[r][b].scales, sc[r], mn[r]);
+    __m256i sumi[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) sumi[r][c] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j += 2) {
+      __m256i qlo[R], qhi[R], slo[R], shi[R];
+      for (int r = 0; r < R; ++r) {
+        const __m256i q = load256(wr[r][b].qs + 16 * j);
+        qlo[r] = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
+        qhi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
+        slo[r] = _mm256_set1_epi16(sc[r][j]);
+        shi[r] = _mm256_set1_epi16(sc[r][j + 1]);
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i y0 = load256(ar[c][b].qs + 32 * j);
+        const __m256i y1 = load256(ar[c][b].qs + 32 * j + 32);
+        for (int r = 0; r < R; ++r) {
+          sumi[r][c] = dp_s16(sumi[r][c], _mm256_maddubs_epi16(qlo[r], y0), slo[r]);
+          sumi[r][c] = dp_s16(sumi[r][c], _mm256_maddubs_epi16(qhi[r], y1), shi[r]);
+        }
+      }
+    }
+    // Per super-block scales and the min term.
+    for (int c = 0; c < C; ++c) {
+      const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums));
+      const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums + 8));
+      const __m128i bs8 = _mm_hadd_epi16(bs_lo, bs_hi);  // sum per 32-element sub-block
+      const float da = ar[c][b].d;
+      for (int r = 0; r < R; ++r) {
+        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[r])));
+        const __m128i mi = _mm_madd_epi16(mins, bs8);
+        const float dd = h2f(wr[r][b].d.bits) * da;
+        const float dm = -h2f(wr[r][b].dmin.bits) * da;
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(dd), acc[r][c]);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(mi)), _mm256_set1_ps(dm), acc[r][c]);
+      }
+    }
+  }
+  store_tile(t, acc);
+}
+
+// ---------------------------------------------------------------------------
+// Q6_K x Q8_K. u = stored 6-bit code (0..63): vpmaddubsw(u, a) pairs <=
+// 2 * 63 * 127 = 16002, then vpmaddwd/vpdpwssd by the int8 sub-block scale
+// (two scales per 32 elements: one per 128-bit half). The code offset -32
+// contributes -32 * sum_j sc_j * bsum_j, one vpmaddwd per super-block.
+// ---------------------------------------------------------------------------
+template <int R, int C>
+inline void tile_q6_K(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q6_K>::Block;
+  using A = quant::FormatTraits<quant::format::Q8_K>::Block;
+  const std::int64_t nb = t.K / quant::kQK_K;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const A* ar[C];
+  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const A*>(t.a + c * t.a_stride);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  __m256 acc[R][C];
+  zero_tile(acc);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    __m128i sc8[R];
+    __m256i sumi[R][C];
+    for (int r = 0; r < R; ++r) {
+      sc8[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r][b].scales));
+      // -32 * scale as int16, times the activation's 16 bsums.
+      const __m256i neg32 = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8[r]), 5));
+      for (int c = 0; c < C; ++c)
+        sumi[r][c] = _mm256_madd_epi16(neg32, load256(ar[c][b].bsums));
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        // Scales of sub-blocks 8h+2k (elements l < 16) and 8h+2k+1.
+        const int s0 = 8 * h + 2 * k;
+        const __m128i ctrl = _mm_setr_epi8(char(s0), char(s0), char(s0), char(s0), char(s0), char(s0), char(s0),
+                                           char(s0), char(s0 + 1), char(s0 + 1), char(s0 + 1), char(s0 + 1),
+                                           char(s0 + 1), char(s0 + 1), char(s0 + 1), char(s0 + 1));
+        __m256i q[R], s16[R];
+        for (int r = 0; r < R; ++r) {
+          const __m256i ql = load256(wr[r][b].ql + 64 * h + 32 * (k & 1));
+          const __m256i qh = load256(wr[r][b].qh + 32 * h);
+          const __m256i lo = (k < 2) ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+          __m256i hi;
+          if (k == 0) hi = _mm256_slli_epi16(qh, 4);
+          else if (k == 1) hi = _mm256_slli_epi16(qh, 2);
+          else if (k == 2) hi = qh;
+          else hi = _mm256_srli_epi16(qh, 2);
+          q[r] = _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
+          s16[r] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8[r], ctrl));
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m256i y = load256(ar[c][b].qs + 128 * h + 32 * k);
+          for (int r = 0; r < R; ++r) sumi[r][c] = dp_s16(sumi[r][c], _mm256_maddubs_epi16(q[r], y), s16[r]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      const float da = ar[c][b].d;
+      for (int r = 0; r < R; ++r)
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(h2f(wr[r][b].d.bits) * da),
+                                    acc[r][c]);
+    }
+  }
+  store_tile(t, acc);
+}
+
+// ---------------------------------------------------------------------------
+// F32 / F16 / BF16 x f32: widen 8 weights to fp32, one FMA per (r, c) and 8.
+// ---------------------------------------------------------------------------
+namespace detail {
+template <class F>
+inline __m256 load8_widen(const std::uint8_t* row, std::int64_t k) {
+  if constexpr (std::is_same_v<F, quant::format::F32>) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
+  } else if constexpr (std::is_same_v<F, quant::format::F16>) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+  } else {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+}
+template <class F>
+inline float widen1(const std::uint8_t* row, std::int64_t k) {
+  if constexpr (std::is_same_v<F, quant::format::F32>) return reinterpret_cast<const float*>(row)[k];
+  else {
+    std::uint16_t h;
+    std::memcpy(&h, row + 2 * k, 2);
+    if constexpr (std::is_same_v<F, quant::format::F16>) return simd::h2f(h);
+    else return bf16_to_f32(h);
+  }
+}
+}  // namespace detail
+
+template <class F, int R, int C>
+inline void tile_float(const TileArgs& t) {
+  using namespace simd;
+  const std::int64_t K8 = t.K & ~std::int64_t(7);
+  const float* x[C];
+  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const float*>(t.a + c * t.a_stride);
+  const std::uint8_t* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = t.w + r * t.w_stride;
+  __m256 acc[R][C];
+  zero_tile(acc);
+  for (std::int64_t k = 0; k < K8; k += 8) {
+    prefetch_step(t, k / 8);
+    __m256 xv[C];
+    for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(x[c] + k);
+    for (int r = 0; r < R; ++r) {
+      const __m256 w = detail::load8_widen<F>(wr[r], k);
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(w, xv[c], acc[r][c]);
+    }
+  }
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) {
+      float s = hsum(acc[r][c]);
+      for (std::int64_t k = K8; k < t.K; ++k) s += detail::widen1<F>(wr[r], k) * x[c][k];
+      t.y[c * t.ldy + r] = s;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-format kernel table used by matmul.hpp.
+// ---------------------------------------------------------------------------
+enum class ActKind { kFloat, kAct32, kQ8K };
+
+template <class F>
+struct TileKernel;
+
+template <>
+struct TileKernel<quant::format::Q8_0> {
+  static constexpr ActKind kAct = ActKind::kAct32;
+  template <int R, int C>
+  static void tile(const TileArgs& t) { tile_q8_0<R, C>(t); }
+};
+template <>
+struct TileKernel<quant::format::Q5_0> {
+  static constexpr ActKind kAct = ActKind::kAct32;
+  template <int R, int C>
+  static void tile(const TileArgs& t) { tile_q5_0<R, C>(t); }
+};
+template <>
+struct TileKernel<quant::format::Q4_1> {
+  static constexpr ActKind kAct = ActKind::kAct32;
+  template <int R, int C>
+  static void tile(const TileArgs& t) { tile_q4_1<R, C>(t); }
+};
+template <>
+struct TileKernel<quant::format::Q4_K> {
+  static constexpr ActKind kAct = ActKind::kQ8K;
+  template <int R, int C>
+  static void tile(const TileArgs& t) { tile_q4_K<R, C>(t); }
+};
+template <>
+struct TileKernel<quant::format::Q6_K> {
+  static constexpr ActKind kAct = ActKind::kQ8K;
+  template <int R, int C>
+  static void tile(const TileArgs& t) { tile_q6_K<R, C>(t); }
+};
+template <class F>
+  requires(std::is_same_v<F, quant::format::F32> || std::is_same_v<F, quant::format::F16> ||
+           std::is_same_v<F, quant::format::BF16>)
+struct TileKernel<F> {
+  static constexpr ActKind kAct = ActKind::kFloat;
+  template <int R, int C>
+  static void tile(const TileArgs& t) { tile_float<F, R, C>(t); }
+};
+
+}  // namespace qlora::cpu
+#endif  // __AVX2__ && __FMA__
