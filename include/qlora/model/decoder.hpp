@@ -1,0 +1,212 @@
+// qlora/model/decoder.hpp — the llama/qwen2 decoder forward pass on the CPU.
+//
+//   x = embed(tokens)
+//   for each layer:  h = rmsnorm(x) * attn_norm
+//                    q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv);  rope(q, k)
+//                    append k, v to the cache;  x += attention(q, cache) Wo
+//                    h = rmsnorm(x) * ffn_norm;  x += (silu(h Wgate) * h Wup) Wdown
+//   logits = rmsnorm(x) * output_norm · Woutput (token_embd when tied)
+//
+// Weights are used in the file's format through cpu::matmul (quantized dot
+// products, never a dequantized copy of the model). Attention<A> (MHA or GQA)
+// is a template parameter of the forward pass; which one runs is decided from
+// the GGUF's head counts when the decoder opens.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "qlora/core/parallel_for.hpp"
+#include "qlora/core/status.hpp"
+#include "qlora/cpu/f16_convert.hpp"
+#include "qlora/cpu/matmul.hpp"
+#include "qlora/cpu/simd_f32.hpp"
+#include "qlora/io/gguf.hpp"
+#include "qlora/model/attention_policy.hpp"
+#include "qlora/model/kv_cache.hpp"
+#include "qlora/model/model_config.hpp"
+#include "qlora/model/rms_norm.hpp"
+#include "qlora/model/rope.hpp"
+#include "qlora/model/softmax.hpp"
+#include "qlora/model/swiglu.hpp"
+#include "qlora/model/weights.hpp"
+#include "qlora/quant/row.hpp"
+
+namespace qlora::model {
+
+struct DecoderOptions {
+  std::uint32_t n_ctx = 2048;   // KV cache positions (capped at the model's context length)
+  ThreadPool* pool = nullptr;   // default: ThreadPool::global()
+};
+
+class Decoder {
+ public:
+  /// Bind `f`'s tensors (the GgufFile must outlive the decoder) and allocate
+  /// the KV cache. Errors name the file and the missing or malformed tensor.
+  static Result<Decoder> open(const io::GgufFile& f, const DecoderOptions& opt = {}) {
+    auto cfg = config_from_gguf(f);
+    if (!cfg) return cfg.status();
+    auto w = bind_weights(f, *cfg);
+    if (!w) return w.status();
+    Decoder d;
+    d.cfg_ = std::move(*cfg);
+    d.w_ = std::move(*w);
+    d.pool_ = opt.pool ? opt.pool : &ThreadPool::global();
+    const std::uint32_t n_ctx = opt.n_ctx < d.cfg_.context_length ? opt.n_ctx : d.cfg_.context_length;
+    d.cache_ = KvCache(d.cfg_, n_ctx);
+    d.gqa_ = d.cfg_.is_gqa();
+    return d;
+  }
+
+  const ModelConfig& config() const { return cfg_; }
+  KvCache& cache() { return cache_; }
+  const KvCache& cache() const { return cache_; }
+  /// Which Attention policy runs: "gqa" or "mha".
+  std::string_view attention() const { return gqa_ ? Attention<attn::GQA>::kName : Attention<attn::MHA>::kName; }
+
+  /// Evaluate `tokens` at positions cache().size() onward and append their
+  /// K/V to the cache. `logits` receives n_vocab values per token when
+  /// `all_logits`, else only the last token's.
+  Status forward(std::span<const std::int32_t> tokens, std::vector<float>& logits, bool all_logits = false) {
+    return gqa_ ? forward_impl<attn::GQA>(tokens, logits, all_logits)
+                : forward_impl<attn::MHA>(tokens, logits, all_logits);
+  }
+
+ private:
+  Status linear(const TensorRef& w, const float* x, std::int64_t n, float* y) const {
+    return cpu::matmul(w.type, w.data, w.rows, w.cols, x, n, y, *pool_).with_context(w.name);
+  }
+
+  static void add_bias(const TensorRef& b, float* y, std::int64_t n, std::int64_t dim) {
+    if (!b) return;
+    const auto* bias = static_cast<const float*>(b.data);
+    for (std::int64_t t = 0; t < n; ++t)
+      for (std::int64_t i = 0; i < dim; ++i) y[t * dim + i] += bias[i];
+  }
+
+  template <class A>
+  Status forward_impl(std::span<const std::int32_t> tokens, std::vector<float>& logits, bool all_logits) {
+    const ModelConfig& c = cfg_;
+    const std::int64_t N = std::int64_t(tokens.size());
+    if (N == 0) return Status::invalid("forward: no tokens");
+    const std::uint32_t pos0 = cache_.size();
+    if (pos0 + std::uint64_t(N) > cache_.capacity())
+      return Status::invalid("forward: " + std::to_string(pos0 + N) + " positions exceed the context of " +
+                             std::to_string(cache_.capacity()));
+    QLORA_TRY(Attention<A>::check(c));
+    const std::int64_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab;
+    const int hd = int(c.head_dim), n_rot = int(c.n_rot);
+    const bool neox = c.rope_style == RopeStyle::kNeox;
+    const auto* freq = w_.rope_freqs ? static_cast<const float*>(w_.rope_freqs.data) : nullptr;
+
+    x_.resize(std::size_t(N * E));
+    h_.resize(x_.size());
+    q_.resize(std::size_t(N * Q));
+    k_.resize(std::size_t(N * KV));
+    v_.resize(std::size_t(N * KV));
+    att_.resize(std::size_t(N * Q));
+    gate_.resize(std::size_t(N * F));
+    up_.resize(std::size_t(N * F));
+    rope_cs_.resize(std::size_t(N) * std::size_t(n_rot));
+
+    for (std::int64_t t = 0; t < N; ++t) {
+      const std::int32_t id = tokens[std::size_t(t)];
+      if (id < 0 || id >= std::int32_t(V))
+        return Status::invalid("forward: token id " + std::to_string(id) + " at index " + std::to_string(t) +
+                               " is outside the vocabulary of " + std::to_string(V));
+      QLORA_TRY(quant::dequantize_row(w_.token_embd.type, w_.token_embd.row(id), x_.data() + t * E, E));
+      rope_cos_sin(std::int64_t(pos0) + t, n_rot, c.rope_theta, freq, rope_cs_.data() + t * n_rot);
+    }
+
+    for (std::uint32_t l = 0; l < c.n_layer; ++l) {
+      const LayerWeights& L = w_.layers[l];
+      for (std::int64_t t = 0; t < N; ++t)
+        rms_norm_row(x_.data() + t * E, static_cast<const float*>(L.attn_norm.data), h_.data() + t * E, E, c.rms_eps);
+      QLORA_TRY(linear(L.wq, h_.data(), N, q_.data()));
+      QLORA_TRY(linear(L.wk, h_.data(), N, k_.data()));
+      QLORA_TRY(linear(L.wv, h_.data(), N, v_.data()));
+      add_bias(L.bq, q_.data(), N, Q);
+      add_bias(L.bk, k_.data(), N, KV);
+      add_bias(L.bv, v_.data(), N, KV);
+      for (std::int64_t t = 0; t < N; ++t) {
+        const float* cs = rope_cs_.data() + t * n_rot;
+        for (std::uint32_t h = 0; h < c.n_head; ++h) rope_apply(q_.data() + t * Q + h * hd, n_rot, cs, neox);
+        for (std::uint32_t h = 0; h < c.n_head_kv; ++h) rope_apply(k_.data() + t * KV + h * hd, n_rot, cs, neox);
+        cpu::f32_to_fp16_row(k_.data() + t * KV, cache_.k_row(l, pos0 + std::uint32_t(t)), KV);
+        cpu::f32_to_fp16_row(v_.data() + t * KV, cache_.v_row(l, pos0 + std::uint32_t(t)), KV);
+      }
+      attend<A>(l, pos0, N);
+      QLORA_TRY(linear(L.wo, att_.data(), N, h_.data()));
+      for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
+
+      for (std::int64_t t = 0; t < N; ++t)
+        rms_norm_row(x_.data() + t * E, static_cast<const float*>(L.ffn_norm.data), h_.data() + t * E, E, c.rms_eps);
+      QLORA_TRY(linear(L.w_gate, h_.data(), N, gate_.data()));
+      QLORA_TRY(linear(L.w_up, h_.data(), N, up_.data()));
+      swiglu_row(gate_.data(), up_.data(), gate_.data(), N * F);
+      QLORA_TRY(linear(L.w_down, gate_.data(), N, h_.data()));
+      for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
+    }
+    cache_.advance(std::uint32_t(N));
+
+    const std::int64_t first = all_logits ? 0 : N - 1;
+    const std::int64_t n_out = N - first;
+    for (std::int64_t t = first; t < N; ++t)
+      rms_norm_row(x_.data() + t * E, static_cast<const float*>(w_.output_norm.data), h_.data() + (t - first) * E, E,
+                   c.rms_eps);
+    logits.resize(std::size_t(n_out * V));
+    return linear(w_.output, h_.data(), n_out, logits.data());
+  }
+
+  /// Causal attention of the N new tokens over every cached position up to
+  /// their own, one (token, query head) pair per work item. A GQA query head
+  /// reads the K/V head it shares through Attention<A>::kv_head — in place.
+  template <class A>
+  void attend(std::uint32_t layer, std::uint32_t pos0, std::int64_t N) {
+    const ModelConfig& c = cfg_;
+    const int hd = int(c.head_dim);
+    const std::int64_t Q = c.q_dim();
+    const float scale = 1.0f / std::sqrt(float(hd));
+    const std::size_t items = std::size_t(N) * c.n_head;
+    parallel_for(items, 1, [&](std::size_t begin, std::size_t end) {
+      std::vector<float> scores(pos0 + std::size_t(N));
+      std::vector<float> kv(static_cast<std::size_t>(hd)), qr(static_cast<std::size_t>(hd));
+      for (std::size_t it = begin; it < end; ++it) {
+        const std::int64_t t = std::int64_t(it / c.n_head);
+        const std::uint32_t h = std::uint32_t(it % c.n_head);
+        const std::uint32_t kvh = Attention<A>::kv_head(h, c.n_gqa());
+        const std::uint32_t n_keys = pos0 + std::uint32_t(t) + 1;  // causal: up to and including itself
+        // llama.cpp multiplies Q with the fp16 K cache after rounding Q to
+        // fp16, and the fp16 V cache with fp16-rounded probabilities; doing
+        // the same keeps our logits on top of the peer's (tests/model).
+        const float* q_src = q_.data() + t * Q + std::int64_t(h) * hd;
+        for (int i = 0; i < hd; ++i) qr[std::size_t(i)] = fp16_to_f32(f32_to_fp16(q_src[i]));
+        const float* q = qr.data();
+        for (std::uint32_t j = 0; j < n_keys; ++j) {
+          cpu::fp16_to_f32_row(cache_.k_row(layer, j) + std::int64_t(kvh) * hd, kv.data(), hd);
+          scores[j] = cpu::dot_f32(q, kv.data(), hd) * scale;
+        }
+        softmax_row(scores.data(), n_keys);
+        for (std::uint32_t j = 0; j < n_keys; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j]));
+        float* out = att_.data() + t * Q + std::int64_t(h) * hd;
+        for (int i = 0; i < hd; ++i) out[i] = 0.0f;
+        for (std::uint32_t j = 0; j < n_keys; ++j) {
+          cpu::fp16_to_f32_row(cache_.v_row(layer, j) + std::int64_t(kvh) * hd, kv.data(), hd);
+          cpu::axpy_f32(scores[j], kv.data(), out, hd);
+        }
+      }
+    }, *pool_);
+  }
+
+  ModelConfig cfg_;
+  DecoderWeights w_;
+  KvCache cache_;
+  ThreadPool* pool_ = nullptr;
+  bool gqa_ = true;
+  // Activations, reused across calls so steady-state decoding does not allocate.
+  std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rope_cs_;
+};
+
+}  // namespace qlora::model
