@@ -23,7 +23,7 @@ TEST(ParallelFor, VisitsEveryIndexOnce) {
 TEST(ParallelFor, RespectsGrain) {
   qlora::ThreadPool pool(4);
   std::atomic<int> calls{0};
-  qlora::parallel_for(10, 8, [&](std::size_t b, std::size_t e) { calls++; }, pool);
+  qlora::parallel_for(10, 8, [&](std::size_t, std::size_t) { calls++; }, pool);
   EXPECT_EQ(calls.load(), 2);  // ceil(10/8) chunks at most
 }
 

@@ -162,40 +162,45 @@ class Decoder {
 
   /// Causal attention of the N new tokens over every cached position up to
   /// their own, one (token, query head) pair per work item. A GQA query head
-  /// reads the K/V head it shares through Attention<A>::kv_head — in place.
+  /// reads the K/V head it shares through Attention<A>::kv_head — in place, no
+  /// copy per query head: the layer's fp16 cache rows are widened to fp32 once
+  /// per call (shared by every query head of a group and every new token).
   template <class A>
   void attend(std::uint32_t layer, std::uint32_t pos0, std::int64_t N) {
     const ModelConfig& c = cfg_;
     const int hd = int(c.head_dim);
-    const std::int64_t Q = c.q_dim();
+    const std::int64_t Q = c.q_dim(), KV = c.kv_dim();
+    const std::uint32_t n_pos = pos0 + std::uint32_t(N);
+    kf_.resize(std::size_t(n_pos) * std::size_t(KV));
+    vf_.resize(kf_.size());
+    parallel_for(n_pos, 64, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t j = begin; j < end; ++j) {
+        cpu::fp16_to_f32_row(cache_.k_row(layer, std::uint32_t(j)), kf_.data() + j * std::size_t(KV), KV);
+        cpu::fp16_to_f32_row(cache_.v_row(layer, std::uint32_t(j)), vf_.data() + j * std::size_t(KV), KV);
+      }
+    }, *pool_);
     const float scale = 1.0f / std::sqrt(float(hd));
     const std::size_t items = std::size_t(N) * c.n_head;
     parallel_for(items, 1, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> scores(pos0 + std::size_t(N));
-      std::vector<float> kv(static_cast<std::size_t>(hd)), qr(static_cast<std::size_t>(hd));
+      std::vector<float> scores(n_pos);
+      std::vector<float> qr(static_cast<std::size_t>(hd));
       for (std::size_t it = begin; it < end; ++it) {
         const std::int64_t t = std::int64_t(it / c.n_head);
         const std::uint32_t h = std::uint32_t(it % c.n_head);
-        const std::uint32_t kvh = Attention<A>::kv_head(h, c.n_gqa());
+        const std::int64_t kv_off = std::int64_t(Attention<A>::kv_head(h, c.n_gqa())) * hd;
         const std::uint32_t n_keys = pos0 + std::uint32_t(t) + 1;  // causal: up to and including itself
         // llama.cpp multiplies Q with the fp16 K cache after rounding Q to
         // fp16, and the fp16 V cache with fp16-rounded probabilities; doing
         // the same keeps our logits on top of the peer's (tests/model).
         const float* q_src = q_.data() + t * Q + std::int64_t(h) * hd;
         for (int i = 0; i < hd; ++i) qr[std::size_t(i)] = fp16_to_f32(f32_to_fp16(q_src[i]));
-        const float* q = qr.data();
-        for (std::uint32_t j = 0; j < n_keys; ++j) {
-          cpu::fp16_to_f32_row(cache_.k_row(layer, j) + std::int64_t(kvh) * hd, kv.data(), hd);
-          scores[j] = cpu::dot_f32(q, kv.data(), hd) * scale;
-        }
+        for (std::uint32_t j = 0; j < n_keys; ++j)
+          scores[j] = cpu::dot_f32(qr.data(), kf_.data() + std::int64_t(j) * KV + kv_off, hd) * scale;
         softmax_row(scores.data(), n_keys);
-        for (std::uint32_t j = 0; j < n_keys; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j]));
         float* out = att_.data() + t * Q + std::int64_t(h) * hd;
         for (int i = 0; i < hd; ++i) out[i] = 0.0f;
-        for (std::uint32_t j = 0; j < n_keys; ++j) {
-          cpu::fp16_to_f32_row(cache_.v_row(layer, j) + std::int64_t(kvh) * hd, kv.data(), hd);
-          cpu::axpy_f32(scores[j], kv.data(), out, hd);
-        }
+        for (std::uint32_t j = 0; j < n_keys; ++j)
+          cpu::axpy_f32(fp16_to_f32(f32_to_fp16(scores[j])), vf_.data() + std::int64_t(j) * KV + kv_off, out, hd);
       }
     }, *pool_);
   }
@@ -207,6 +212,7 @@ class Decoder {
   bool gqa_ = true;
   // Activations, reused across calls so steady-state decoding does not allocate.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rope_cs_;
+  std::vector<float> kf_, vf_;  // the current layer's K/V cache rows widened to fp32
 };
 
 }  // namespace qlora::model
