@@ -1,6 +1,6 @@
 // `qlora dataset build --kg PATH... --out DIR [--format plain|alpaca|messages]
 //      [--sizes 1000,2000,...] [--rebalance HAS_CHAPTER:0.7] [--seed N]
-//      [--test-set FILE] [--paraphrases]`
+//      [--test-set FILE] [--no-paraphrases]`
 //
 // The whole Stage-1 data step (data/dataset_build.hpp) and a summary of it.
 // Without --kg the shipped sample graph (data/kg/csv) and, unless --test-set
@@ -99,7 +99,8 @@ int cmd_dataset(int argc, char** argv) {
       "seed", "seed of every random choice", cxxopts::value<std::uint64_t>()->default_value("42"))(
       "test-set", "test set JSONL to check for overlap with the pool (default with the sample: data/test_set.jsonl)",
       cxxopts::value<std::string>())("no-test-set", "skip the overlap check")(
-      "paraphrases", "add paraphrased variants of every question")(
+      "paraphrases", "add paraphrased variants of every question (the default; kept for scripts)")(
+      "no-paraphrases", "template questions only (the sample graph then yields ~1,500 pairs: pass smaller --sizes)")(
       "variants", "questions per template with --paraphrases", cxxopts::value<int>()->default_value("4"))(
       "ngram", "overlap check: n-gram length in characters", cxxopts::value<std::size_t>()->default_value("8"))(
       "max-overlap", "overlap check: largest allowed share of a test question's n-grams in one pool question",
@@ -152,7 +153,9 @@ int cmd_dataset(int argc, char** argv) {
     return 2;
   }
   opt.seed = args["seed"].as<std::uint64_t>();
-  opt.generate.paraphrases = args.count("paraphrases") > 0;
+  // Paraphrases are on unless refused: without them the shipped sample's pool
+  // (~1,500 pairs) is too small for the paper's default sizes 1000..5000.
+  opt.generate.paraphrases = args.count("no-paraphrases") == 0;
   opt.generate.paraphrase_variants = args["variants"].as<int>();
   opt.overlap.n = args["ngram"].as<std::size_t>();
   opt.overlap.max_fraction = args["max-overlap"].as<double>();
