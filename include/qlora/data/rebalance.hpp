@@ -165,8 +165,8 @@ inline Result<NestedSubsets> nested_subsets(const std::vector<QaPair>& pool, std
       return Status::invalid("nested subsets: requested size " + std::to_string(n) +
                              (n == sizes.back() ? "" : " (and larger)") + " exceeds the pool of " +
                              std::to_string(pool.size()) +
-                             " QA pairs after rebalancing; no subset was written (lower --sizes, turn on "
-                             "--paraphrases, or add relations to the graph)");
+                             " QA pairs after rebalancing; no subset was written (lower --sizes, keep "
+                             "paraphrases on, or add relations to the graph)");
   return NestedSubsets{stratified_order(pool, seed), std::move(sizes)};
 }
 
