@@ -2,6 +2,8 @@
 // span lines, CRLF/LF, BOM, delimiters, and every syntax and UTF-8 error
 // naming file:line:column.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,22 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, removed afterwards.
-struct TempDir {
-  fs::path dir;
-  explicit TempDir(const std::string& tag) {
-    dir = fs::temp_directory_path() / ("qlora_csv_test_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string p = (dir / name).string();
-    std::FILE* f = std::fopen(p.c_str(), "wb");
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-    return p;
-  }
+// A fresh directory per test, removed afterwards (tests/temp_dir.hpp).
+struct TempDir : qlora::test::TempDir {
+  explicit TempDir(const std::string& tag) : qlora::test::TempDir("qlora_csv_test", tag) {}
 };
 
 std::vector<std::string> texts(const CsvRecord& r) {

@@ -3,6 +3,8 @@
 // sample graph: its CSV and APOC forms must give the same graph and pass the
 // schema.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,22 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path dir;
-  explicit TempDir(const std::string& tag) {
-    dir = fs::temp_directory_path() / ("qlora_load_graph_test_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const fs::path p = dir / name;
-    fs::create_directories(p.parent_path());
-    std::FILE* f = std::fopen(p.string().c_str(), "wb");
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-    return p.string();
-  }
+// A fresh directory per test, removed afterwards (tests/temp_dir.hpp).
+struct TempDir : qlora::test::TempDir {
+  explicit TempDir(const std::string& tag) : qlora::test::TempDir("qlora_load_graph_test", tag) {}
 };
 
 #define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << (msg)

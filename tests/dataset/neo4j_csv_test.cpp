@@ -3,6 +3,8 @@
 // file:line[:column] in every message, directory classification, and the
 // 2,000-node load-time budget.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <chrono>
@@ -18,21 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path dir;
-  explicit TempDir(const std::string& tag) {
-    dir = fs::temp_directory_path() / ("qlora_neo4j_test_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string p = (dir / name).string();
-    std::FILE* f = std::fopen(p.c_str(), "wb");
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-    return p;
-  }
+// A fresh directory per test, removed afterwards (tests/temp_dir.hpp).
+struct TempDir : qlora::test::TempDir {
+  explicit TempDir(const std::string& tag) : qlora::test::TempDir("qlora_neo4j_test", tag) {}
 };
 
 // The load's error message (the test fails if the load succeeded).

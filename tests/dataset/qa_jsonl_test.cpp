@@ -3,6 +3,8 @@
 // system turns, multi-turn, content parts), the test set, and every bad
 // input naming file and line.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,21 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path dir;
-  explicit TempDir(const std::string& tag) {
-    dir = fs::temp_directory_path() / ("qlora_qa_test_" + std::to_string(::getpid()) + "_" + tag);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string p = (dir / name).string();
-    std::FILE* f = std::fopen(p.c_str(), "wb");
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-    return p;
-  }
+struct TempDir : qlora::test::TempDir {
+  explicit TempDir(const std::string& tag) : qlora::test::TempDir("qlora_qa_test", tag) {}
   std::string path(const std::string& name) const { return (dir / name).string(); }
 };
 
