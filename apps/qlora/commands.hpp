@@ -10,4 +10,14 @@ int cmd_inspect(int argc, char** argv);
 /// pool -> rebalanced nested subsets, report and test-set check (Stage 1 data).
 int cmd_dataset(int argc, char** argv);
 
+/// `qlora generate MODEL.gguf -p PROMPT [...]`: streamed generation with timing.
+int cmd_generate(int argc, char** argv);
+/// `qlora nll MODEL.gguf --data FILE.jsonl` (answer-only NLL) or
+/// `--protocol llama-perplexity --file TEXT` (llama-perplexity's protocol).
+int cmd_nll(int argc, char** argv);
+/// `qlora tokenize MODEL.gguf TEXT`: token ids and pieces.
+int cmd_tokenize(int argc, char** argv);
+/// `qlora bench MODEL.gguf [-p 256] [-n 64] [-r 3]`: pp / tg tokens per second.
+int cmd_bench(int argc, char** argv);
+
 }  // namespace qlora::app

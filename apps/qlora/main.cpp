@@ -18,6 +18,10 @@ constexpr Subcommand kSubcommands[] = {
     {"quantize", qlora::app::cmd_quantize, "rewrite a GGUF model as q8_0, q4_k_m or f16 (llama.cpp-identical)"},
     {"inspect", qlora::app::cmd_inspect, "print a GGUF or safetensors file's metadata and tensor table"},
     {"dataset", qlora::app::cmd_dataset, "build Stage 1's QA pool and nested subsets from a knowledge graph"},
+    {"generate", qlora::app::cmd_generate, "generate text (greedy or sampled), streamed, with s/Q and length"},
+    {"nll", qlora::app::cmd_nll, "answer-only NLL on a QA JSONL, or llama-perplexity's protocol on a text"},
+    {"tokenize", qlora::app::cmd_tokenize, "print the token ids and pieces of a text"},
+    {"bench", qlora::app::cmd_bench, "prompt-processing and token-generation tokens per second"},
 };
 
 void usage(std::FILE* out) {
