@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "model_session.hpp"
 
@@ -58,16 +59,7 @@ int cmd_bench(int argc, char** argv) {
       "h,help", "show this help")("model", "GGUF model", cxxopts::value<std::string>());
   o.parse_positional({"model"});
   cxxopts::ParseResult args;
-  try {
-    args = o.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", cmd.c_str(), e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::printf("%s\n", o.help().c_str());
-    return 0;
-  }
+  if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model")) {
     std::fprintf(stderr, "%s: missing MODEL.gguf\n%s\n", cmd.c_str(), o.help().c_str());
     return 2;

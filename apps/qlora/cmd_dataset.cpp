@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "qlora/data/dataset_build.hpp"
 
@@ -110,16 +111,7 @@ int cmd_dataset(int argc, char** argv) {
       "action", "build", cxxopts::value<std::string>())("paths", "more --kg paths", cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"action", "paths"});
   cxxopts::ParseResult args;
-  try {
-    args = o.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qlora dataset: %s\n", e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::printf("%s\n", o.help().c_str());
-    return 0;
-  }
+  if (auto exit_code = parse_args(o, argc, argv, "qlora dataset", args)) return *exit_code;
   if (!args.count("action") || args["action"].as<std::string>() != "build") {
     std::fprintf(stderr, "qlora dataset: expected the action 'build'\n%s\n", o.help().c_str());
     return 2;

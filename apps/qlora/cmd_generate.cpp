@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "model_session.hpp"
 #include "qlora/eval/generate.hpp"
@@ -47,33 +48,14 @@ int cmd_generate(int argc, char** argv) {
                                                                    cxxopts::value<std::string>());
   o.parse_positional({"model"});
   cxxopts::ParseResult args;
-  try {
-    args = o.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", cmd.c_str(), e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::printf("%s\n", o.help().c_str());
-    return 0;
-  }
+  if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model") || (!args.count("prompt") && !args.count("file"))) {
     std::fprintf(stderr, "%s: need MODEL.gguf and -p PROMPT (or -f FILE)\n%s\n", cmd.c_str(), o.help().c_str());
     return 2;
   }
-  std::string prompt_text;
-  if (args.count("file")) {
-    std::ifstream in(args["file"].as<std::string>(), std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "%s: cannot read %s\n", cmd.c_str(), args["file"].as<std::string>().c_str());
-      return 1;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    prompt_text = ss.str();
-  } else {
-    prompt_text = args["prompt"].as<std::string>();
-  }
+  const auto prompt_text_arg = text_or_file(args, "prompt", "file", cmd);
+  if (!prompt_text_arg) return 1;
+  const std::string& prompt_text = *prompt_text_arg;
 
   auto s = ModelSession::open(cmd, args["model"].as<std::string>(), args["threads"].as<int>());
   if (!s) return 1;

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "qlora/io/gguf.hpp"
 #include "qlora/io/safetensors.hpp"
@@ -92,16 +93,7 @@ int cmd_inspect(int argc, char** argv) {
       "file", "model file", cxxopts::value<std::string>());
   o.parse_positional({"file"});
   cxxopts::ParseResult args;
-  try {
-    args = o.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qlora inspect: %s\n", e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::printf("%s\n", o.help().c_str());
-    return 0;
-  }
+  if (auto exit_code = parse_args(o, argc, argv, "qlora inspect", args)) return *exit_code;
   if (!args.count("file")) {
     std::fprintf(stderr, "qlora inspect: missing file\n%s\n", o.help().c_str());
     return 2;

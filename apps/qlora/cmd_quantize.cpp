@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
 #include "qlora/convert/export_nf4.hpp"
@@ -235,16 +236,7 @@ int cmd_quantize(int argc, char** argv) {
       "out", "output GGUF", cxxopts::value<std::string>());
   o.parse_positional({"in", "out"});
   cxxopts::ParseResult args;
-  try {
-    args = o.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qlora quantize: %s\n", e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::printf("%s\n", o.help().c_str());
-    return 0;
-  }
+  if (auto exit_code = parse_args(o, argc, argv, "qlora quantize", args)) return *exit_code;
   if (!args.count("in")) {
     std::fprintf(stderr, "qlora quantize: missing input file\n%s\n", o.help().c_str());
     return 2;

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli_args.hpp"
 #include "commands.hpp"
 #include "model_session.hpp"
 
@@ -30,33 +31,14 @@ int cmd_tokenize(int argc, char** argv) {
       "text", "text", cxxopts::value<std::string>());
   o.parse_positional({"model", "text"});
   cxxopts::ParseResult args;
-  try {
-    args = o.parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", cmd.c_str(), e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::printf("%s\n", o.help().c_str());
-    return 0;
-  }
+  if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model") || (!args.count("text") && !args.count("file"))) {
     std::fprintf(stderr, "%s: need MODEL.gguf and TEXT (or -f FILE)\n%s\n", cmd.c_str(), o.help().c_str());
     return 2;
   }
-  std::string text;
-  if (args.count("file")) {
-    std::ifstream in(args["file"].as<std::string>(), std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "%s: cannot read %s\n", cmd.c_str(), args["file"].as<std::string>().c_str());
-      return 1;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  } else {
-    text = args["text"].as<std::string>();
-  }
+  const auto text_arg = text_or_file(args, "text", "file", cmd);
+  if (!text_arg) return 1;
+  const std::string& text = *text_arg;
   auto s = ModelSession::open(cmd, args["model"].as<std::string>());
   if (!s) return 1;
   const text::BpeTokenizer& tok = *s->tok;
