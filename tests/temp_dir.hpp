@@ -36,4 +36,20 @@ struct TempDir {
   }
 };
 
+/// One directory per test process (prefix + pid), created on first use and
+/// removed when the process exits — for tests that share files across cases
+/// (e.g. a quantized model made once and read by several tests).
+inline std::filesystem::path process_temp_dir(const std::string& prefix) {
+  struct RemoveAtExit {
+    std::filesystem::path dir;
+    ~RemoveAtExit() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  };
+  static RemoveAtExit holder{std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()))};
+  std::filesystem::create_directories(holder.dir);
+  return holder.dir;
+}
+
 }  // namespace qlora::test

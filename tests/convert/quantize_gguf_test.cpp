@@ -6,6 +6,8 @@
 #include "qlora/convert/quantize_gguf.hpp"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <filesystem>
@@ -22,11 +24,7 @@ namespace fs = std::filesystem;
 using namespace qlora;
 using quant::GgmlType;
 
-fs::path temp_dir() {
-  fs::path d = fs::temp_directory_path() / ("qlora_test_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir() { return qlora::test::process_temp_dir("qlora_test"); }
 
 /// A 2-layer llama with width 256 (K-quants apply) and an untied output.
 struct TinyModel {

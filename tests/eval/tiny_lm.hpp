@@ -5,6 +5,8 @@
 // work on it exactly as on a real model.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -22,11 +24,7 @@
 
 namespace qlora::eval_test {
 
-inline std::filesystem::path temp_dir() {
-  auto d = std::filesystem::temp_directory_path() / ("qlora_eval_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return d;
-}
+inline std::filesystem::path temp_dir() { return qlora::test::process_temp_dir("qlora_eval"); }
 
 /// The vocabulary: ids 0..255 the byte-level characters of bytes 0..255, then
 /// merged tokens, then <|endoftext|> (BOS/EOS), <|im_start|>, <|im_end|>.

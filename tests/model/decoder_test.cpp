@@ -7,6 +7,8 @@
 #include "qlora/model/decoder.hpp"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -25,11 +27,7 @@ namespace fs = std::filesystem;
 using namespace qlora;
 using model::ModelConfig;
 
-fs::path temp_dir() {
-  fs::path d = fs::temp_directory_path() / ("qlora_decoder_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir() { return qlora::test::process_temp_dir("qlora_decoder"); }
 
 /// A random model written as an F32 GGUF, with its tensors kept for the reference.
 struct TinyModel {
