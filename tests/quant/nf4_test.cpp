@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "qlora/core/half.hpp"
+#include "quant/nf4_golden.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -28,22 +31,11 @@ namespace {
 using namespace qlora::quant;
 using NF4 = FormatTraits<format::NF4>;
 
-std::uint32_t bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+std::uint32_t bits(float f) { return qlora::f32_bits(f); }
 
-template <class T>
-std::vector<T> read_raw(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<T> out(buf.size() / sizeof(T));
-  std::memcpy(out.data(), buf.data(), out.size() * sizeof(T));
-  return out;
-}
+using qlora::test::read_raw;
 
-std::string golden(const std::string& name) { return std::string(QLORA_TEST_DATA_DIR) + "/golden/nf4/" + name; }
+std::string golden(const std::string& name) { return qlora::test::nf4_golden(name); }
 
 TEST(Nf4, CodebookBitsMatchBitsandbytes) {
   // formats.md §6.1, hex of the fp32 values bnb's get_4bit_type("nf4") holds.
