@@ -37,69 +37,11 @@
 
 #include "qlora/core/status.hpp"
 #include "qlora/data/knowledge_graph.hpp"
+#include "qlora/core/rng.hpp"
 #include "qlora/data/qa_jsonl.hpp"
 #include "qlora/data/qa_templates.hpp"
 
 namespace qlora::data {
-
-// ============================================================ deterministic randomness
-
-/// SplitMix64 finalizer (Steele, Lea & Flood 2014): a bijective 64-bit mix,
-/// used both as a counter-based hash and as a sequential generator.
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-/// Hash of a key sequence under a seed: the counter-based draw for "choice k of item i".
-inline std::uint64_t hash_key(std::uint64_t seed, std::initializer_list<std::uint64_t> keys) {
-  std::uint64_t h = splitmix64(seed);
-  for (std::uint64_t k : keys) h = splitmix64(h ^ splitmix64(k));
-  return h;
-}
-
-/// FNV-1a of a string, to use text as a hash key.
-inline std::uint64_t fnv1a64(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-/// High 64 bits of a 64×64-bit product, in portable arithmetic (no __int128).
-inline std::uint64_t mul_hi64(std::uint64_t a, std::uint64_t b) {
-  const std::uint64_t a_lo = a & 0xFFFFFFFFull, a_hi = a >> 32, b_lo = b & 0xFFFFFFFFull, b_hi = b >> 32;
-  const std::uint64_t lo_lo = a_lo * b_lo, hi_lo = a_hi * b_lo, lo_hi = a_lo * b_hi, hi_hi = a_hi * b_hi;
-  const std::uint64_t cross = (lo_lo >> 32) + (hi_lo & 0xFFFFFFFFull) + lo_hi;
-  return hi_hi + (hi_lo >> 32) + (cross >> 32);
-}
-
-/// Map a 64-bit draw to [0, n) by multiply-shift (Lemire); the bias, at most
-/// n / 2^64, is irrelevant at our sizes, and unlike std::uniform_int_distribution
-/// the result is the same with every standard library.
-inline std::size_t bounded(std::uint64_t draw, std::size_t n) {
-  return static_cast<std::size_t>(mul_hi64(draw, n));
-}
-
-/// Sequential generator over SplitMix64 (for shuffles).
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() { return splitmix64(state_++); }
-  std::size_t below(std::size_t n) { return bounded(next(), n); }
-
- private:
-  std::uint64_t state_;
-};
-
-/// Fisher–Yates shuffle with our own draws (std::shuffle's use of the engine
-/// is implementation-defined).
-template <class T>
-void seeded_shuffle(std::vector<T>& v, std::uint64_t seed) {
-  SplitMix64 g(seed);
-  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[g.below(i)]);
-}
 
 // ============================================================ UTF-8 and normalization
 

@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qlora/core/rng.hpp"
 #include "qlora/core/status.hpp"
 #include "qlora/model/decoder.hpp"
 #include "qlora/text/bpe_tokenizer.hpp"
@@ -55,36 +56,8 @@ using text::TokenId;
 // Random numbers
 // ---------------------------------------------------------------------------------
 
-/// xoshiro256** (Blackman & Vigna), state filled by splitmix64 from the seed.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed = 0) {
-    for (auto& w : s_) {
-      seed += 0x9E3779B97F4A7C15ull;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      w = z ^ (z >> 31);
-    }
-  }
-  std::uint64_t next() {
-    const std::uint64_t r = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return r;
-  }
-  /// Uniform in [0, 1) with 53 random bits.
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t s_[4];
-};
+/// The sampler's generator (core/rng.hpp).
+using Rng = Xoshiro256;
 
 // ---------------------------------------------------------------------------------
 // Sampler
