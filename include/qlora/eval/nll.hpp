@@ -5,16 +5,11 @@
 //        NLL(a | q) = -(1/|a|) * sum_t log p(a_t | q, a_<t)
 //    The pair is rendered as [user: question, assistant: answer] (plus the
 //    pair's own system turn, else the template's default) with the model's
-//    chat template; prompt and answer are tokenized separately exactly as
-//    inference sees them (ChatTemplate::tokenize_answer), the decoder runs
-//    once over the tokens, and only answer tokens are scored.
-//    Which answer tokens: the answer text the template renders is
-//    "content + end-of-turn + separator" (ChatML "...<|im_end|>\n"). We score
-//    the content tokens AND the end-of-turn token — knowing when to stop is
-//    part of answering, and a fine-tune that never learns <|im_end|> never
-//    stops — but not the template's separator after it ("\n"), which the
-//    model never produces at inference because generation stops at the
-//    end-of-turn token. `score_end_of_turn = false` scores the content only.
+//    chat template and tokenized by text::tokenize_qa_turn — the same tokens
+//    and answer span the trainer's loss uses (text/answer_tokens.hpp says
+//    which count: the content and the end-of-turn token, not the separator
+//    after it; `score_end_of_turn = false` scores the content only). The
+//    decoder runs once over the tokens.
 //    Over-long examples: the prompt is kept whole and the answer is cut at
 //    the context limit (right truncation, as trainers do); the dropped answer
 //    tokens are counted per example and in the summary. An example whose
@@ -53,6 +48,7 @@
 #include "qlora/data/qa_jsonl.hpp"
 #include "qlora/model/decoder.hpp"
 #include "qlora/model/softmax.hpp"
+#include "qlora/text/answer_tokens.hpp"
 #include "qlora/text/bpe_tokenizer.hpp"
 #include "qlora/text/chat_template.hpp"
 
@@ -141,38 +137,14 @@ struct AnswerNllReport {
   NllSummary summary;
 };
 
-/// The scored token range [begin, end) of an example's ids and whether it ends
-/// with the end-of-turn token (see the file comment for the rule).
-struct AnswerSpan {
-  std::size_t begin = 0, end = 0;
-  bool has_end_of_turn = false;
-};
-
-inline AnswerSpan answer_span(const text::PromptAnswerTokens& pa, const text::BpeTokenizer& tok,
-                              const text::ChatTemplate& tmpl, bool score_end_of_turn) {
-  AnswerSpan s{pa.n_prompt, pa.ids.size(), false};
-  const TokenId eot = tok.find_token(tmpl.end_of_turn());
-  if (eot == text::kNoToken) return s;  // no end-of-turn token: the whole rendered answer is scored
-  for (std::size_t i = pa.ids.size(); i > pa.n_prompt; --i)
-    if (pa.ids[i - 1] == eot) {
-      s.end = score_end_of_turn ? i : i - 1;
-      s.has_end_of_turn = score_end_of_turn;
-      break;
-    }
-  return s;
-}
-
 /// Answer-only NLL of one pair. `keep_token_nll` fills ExampleNll::token_nll.
 inline Result<ExampleNll> answer_nll(model::Decoder& dec, const text::BpeTokenizer& tok,
                                      const text::ChatTemplate& tmpl, const data::QaPair& qa,
                                      const AnswerNllOptions& opt = {}, bool keep_token_nll = false) {
-  std::vector<text::ChatMessage> msgs;
-  if (!qa.system.empty()) msgs.push_back({"system", qa.system});
-  msgs.push_back({"user", qa.question});
-  msgs.push_back({"assistant", qa.answer});
-  auto pa = tmpl.tokenize_answer(tok, msgs);
-  if (!pa) return pa.status();
-  const AnswerSpan span = answer_span(*pa, tok, tmpl, opt.score_end_of_turn);
+  auto turn = text::tokenize_qa_turn(tok, tmpl, qa.system, qa.question, qa.answer, opt.score_end_of_turn);
+  if (!turn) return turn.status();
+  const text::PromptAnswerTokens* pa = &turn->tokens;
+  const text::AnswerSpan span = turn->span;
   ExampleNll ex;
   ex.id = qa.id;
   ex.prompt_tokens = pa->n_prompt;
