@@ -124,3 +124,19 @@ inline Result<TargetMask> parse_targets(std::string_view list) {
 }
 
 }  // namespace qlora::lora
+
+namespace qlora::lora {
+
+/// Ranks with a compile-time instantiation (LoRARank<16>, LoRARank<32>: the
+/// paper's); any other rank runs the same code with R = 0 (run-time rank).
+/// Calls fn.template operator()<R>() and returns its result.
+template <class Fn>
+decltype(auto) dispatch_rank(int rank, Fn&& fn) {
+  switch (rank) {
+    case LoRARank<16>::kRank: return fn.template operator()<16>();
+    case LoRARank<32>::kRank: return fn.template operator()<32>();
+    default: return fn.template operator()<0>();
+  }
+}
+
+}  // namespace qlora::lora
