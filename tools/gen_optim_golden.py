@@ -237,7 +237,7 @@ def hf_step_count(examples, batch, accum, epochs, max_steps, drop_last, rounding
         total = math.ceil(epochs * per_epoch)
         n_epochs = math.ceil(epochs)
     return {"batches_per_epoch": len_dataloader, "updates_per_epoch": per_epoch, "total_steps": total,
-            "epochs": n_epochs}
+            "num_train_epochs": n_epochs}
 
 
 def schedules_section():
