@@ -267,7 +267,8 @@ def schedules_section():
                                    (10, 4, 8, 2.0, -1, False), (5000, 16, 2, 1.5, -1, False),
                                    (5000, 16, 3, 0.5, -1, False), (999, 1, 16, 3.0, -1, False),
                                    (1000, 8, 4, 3.0, 100, False), (1000, 8, 4, 3.0, 95, False),
-                                   (7, 16, 16, 10.0, -1, False)]:
+                                   (7, 16, 16, 10.0, -1, False), (1001, 8, 1, 1.0, -1, False),
+                                   (1001, 8, 1, 1.0, -1, True)]:
         for rounding in ("ceil", "floor"):
             c = {"examples": ex, "per_device_batch": b, "grad_accum": acc, "epochs": ep, "max_steps": ms,
                  "drop_last": dl, "rounding": rounding}
