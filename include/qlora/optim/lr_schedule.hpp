@@ -195,7 +195,8 @@ class LrSchedule {
   }
 
   /// The learning rate of the optimizer update that follows `step` completed
-  /// updates (the k-th update, 1-based, uses lr(k - 1)).
+  /// updates (the k-th update, 1-based, uses lr(k - 1)); with AdamWState that
+  /// is `hp.lr = schedule.lr(state.step)` right before adamw_step.
   double lr(std::int64_t step) const { return base_lr_ * factor(step); }
 
   LrScheduleKind kind() const { return kind_; }
