@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "qlora/cuda/check.cuh"
+#include "qlora/cuda/launch.cuh"
 #include "qlora/cuda/quant_kernels.cuh"
 #include "qlora/cuda/quant_launch.hpp"
 #include "qlora/quant/nf4.hpp"
@@ -18,14 +19,6 @@
 
 namespace qlora::cuda {
 namespace {
-
-cudaStream_t to_cuda(Stream s) { return static_cast<cudaStream_t>(s.handle); }
-
-/// CTAs for `work` items at `per_cta` items each, capped (grid-stride kernels).
-unsigned grid_size(std::int64_t work, std::int64_t per_cta) {
-  const std::int64_t g = (work + per_cta - 1) / per_cta;
-  return unsigned(g < kMaxGridCtas ? g : kMaxGridCtas);
-}
 
 /// Comma-separated names of the formats in an X-macro list, for errors.
 #define QLORA_CUDA_NAME_(f) names += std::string(names.empty() ? "" : ", ") + std::string(quant::FormatTraits<quant::format::f>::kName);

@@ -49,10 +49,6 @@ inline constexpr int kQuantThreads = 128;
 /// Warps per CTA for the warp-per-block NF4 kernel (128 threads, as above).
 inline constexpr int kNf4WarpsPerCta = 4;
 
-/// Upper bound on CTAs per launch. The kernels are grid-stride loops, so any
-/// row length works; capping keeps the grid size in range for huge tensors.
-inline constexpr std::int64_t kMaxGridCtas = 65536;
-
 /// Quantize nblocks consecutive blocks: x[i*E, (i+1)*E) -> out[i].
 template <class F>
 __global__ void __launch_bounds__(kQuantThreads)

@@ -5,7 +5,8 @@
 // apps and CPU-side tests can call the GPU path without being built by nvcc.
 // The definitions and the one explicit instantiation per format live in
 // kernels/quant_kernels.cu, linked as qlora::cuda_kernels. A CUDA stream
-// travels as an opaque handle (Stream), the way style.md §2.4 asks.
+// travels as an opaque handle (Stream, qlora/cuda/stream.hpp), the way
+// style.md §2.4 asks.
 //
 // Pointers are *device* pointers. Rows are contiguous: `n` floats in, n /
 // kBlockElems blocks of FormatTraits<F>::Block out (or the reverse). All
@@ -19,15 +20,10 @@
 #include <cstdint>
 
 #include "qlora/core/status.hpp"
+#include "qlora/cuda/stream.hpp"
 #include "qlora/quant/format.hpp"
 
 namespace qlora::cuda {
-
-/// A cudaStream_t carried as void* so that this header needs no CUDA headers.
-/// The default (nullptr) is the legacy default stream.
-struct Stream {
-  void* handle = nullptr;
-};
 
 /// Formats with a CUDA quantizer: every quantizable format. X-macro lists
 /// (style.md §2.3) so that the declarations below, the explicit instantiations
