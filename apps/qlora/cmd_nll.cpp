@@ -22,38 +22,12 @@
 #include "commands.hpp"
 #include "model_session.hpp"
 #include "progress.hpp"
+#include "qa_input.hpp"
 #include "qlora/data/qa_jsonl.hpp"
 #include "qlora/eval/nll.hpp"
 
 namespace qlora::app {
 namespace {
-
-/// QA pairs from a training-form JSONL or from a test set (first record decides).
-Result<std::vector<data::QaPair>> read_pairs(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::io(path + ": cannot open");
-  std::string line;
-  bool test_set = false;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    test_set = j.is_object() && j.contains("reference_answer") && !j.contains("answer");
-    break;
-  }
-  if (!test_set) return data::read_qa_jsonl(path);
-  auto items = data::read_test_set(path);
-  if (!items) return items.status();
-  std::vector<data::QaPair> out;
-  for (auto& t : *items) {
-    data::QaPair q;
-    q.id = t.id;
-    q.question = t.question;
-    q.answer = t.reference_answer;
-    q.category = t.category;
-    out.push_back(std::move(q));
-  }
-  return out;
-}
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
