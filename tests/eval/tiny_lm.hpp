@@ -63,14 +63,17 @@ struct TinyLm {
   std::vector<std::vector<float>> tensors;  // kept alive until written
 };
 
-/// Write the model; `add_bos` sets tokenizer.ggml.add_bos_token.
-inline TinyLm make_tiny_lm(unsigned seed = 7, bool add_bos = false, std::uint32_t ctx = 256) {
+/// Write the model; `add_bos` sets tokenizer.ggml.add_bos_token. `n_ff` = 0
+/// keeps the tiny preset's FFN width (96); the trainer's NF4 base needs
+/// multiples of 64.
+inline TinyLm make_tiny_lm(unsigned seed = 7, bool add_bos = false, std::uint32_t ctx = 256, std::uint32_t n_ff = 0) {
   TinyLm m;
   m.vocab = tiny_vocab();
   m.vocab.add_bos = add_bos;
   model::ModelConfig c = model::presets::tiny();
   c.n_vocab = std::uint32_t(m.vocab.tokens.size());
   c.context_length = ctx;
+  if (n_ff) c.n_ff = n_ff;
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, 0.5f);
   io::GgufWriter w;

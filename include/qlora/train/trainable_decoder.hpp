@@ -122,6 +122,7 @@ class TrainableDecoder {
   }
 
   const model::ModelConfig& config() const { return cfg_; }
+  ThreadPool& pool() const { return *pool_; }
   /// Bytes of the frozen projections as held (NF4 blocks or file bytes).
   std::size_t projection_bytes() const {
     std::size_t b = 0;
