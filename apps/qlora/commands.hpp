@@ -19,5 +19,7 @@ int cmd_nll(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 /// `qlora bench MODEL.gguf [-p 256] [-n 64] [-r 3]`: pp / tg tokens per second.
 int cmd_bench(int argc, char** argv);
+/// `qlora train --model BASE.gguf --data subset.jsonl --out DIR [...]`: QLoRA fine-tuning.
+int cmd_train(int argc, char** argv);
 
 }  // namespace qlora::app

@@ -22,6 +22,7 @@ constexpr Subcommand kSubcommands[] = {
     {"nll", qlora::app::cmd_nll, "answer-only NLL on a QA JSONL, or llama-perplexity's protocol on a text"},
     {"tokenize", qlora::app::cmd_tokenize, "print the token ids and pieces of a text"},
     {"bench", qlora::app::cmd_bench, "prompt-processing and token-generation tokens per second"},
+    {"train", qlora::app::cmd_train, "QLoRA fine-tuning on answer tokens (NF4 base, LoRA, AdamW, cosine)"},
 };
 
 void usage(std::FILE* out) {
