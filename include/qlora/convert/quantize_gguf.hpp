@@ -55,6 +55,12 @@ struct QuantizeOptions {
   /// Called after each tensor is written: (report, index, total).
   std::function<void(const TensorReport&, std::size_t, std::size_t)> on_tensor;
   ThreadPool* pool = nullptr;  // default: ThreadPool::global()
+  /// Rewrite tensor values between decoding and encoding (LoRA merge):
+  /// `transforms(name)` says which tensors, `transform(name, values, rows,
+  /// cols)` edits their fp32 values in place. A transformed tensor is always
+  /// re-encoded, even when it is already in its target type.
+  std::function<bool(const std::string&)> transforms;
+  std::function<Status(const std::string&, float*, std::int64_t, std::int64_t)> transform;
 };
 
 /// Facts the recipes need, read from the GGUF metadata.
@@ -143,9 +149,10 @@ Result<QuantizeReport> quantize_gguf(const io::GgufFile& in, const std::string& 
     r.src_type = t->type;
     r.dst_type = dst;
     r.src_bytes = t->n_bytes;
-    r.copied = dst == t->type;
+    const bool edit = opt.transforms && opt.transform && opt.transforms(t->name);
+    r.copied = dst == t->type && !edit;
     const std::size_t total = plan->size();
-    auto produce = [t, dst, &r, &opt, &pool, i, total, &out_path](io::GgufByteSink& sink) -> Status {
+    auto produce = [t, dst, edit, &r, &opt, &pool, i, total, &out_path](io::GgufByteSink& sink) -> Status {
       const auto t0 = clock::now();
       if (r.copied) {
         QLORA_TRY(sink.write(t->data));
@@ -156,6 +163,7 @@ Result<QuantizeReport> quantize_gguf(const io::GgufFile& in, const std::string& 
         std::vector<float> f32(std::size_t(t->n_elements()));
         QLORA_TRY(cpu::dequantize(t->type, t->data.data(), f32.data(), std::int64_t(f32.size()), pool)
                       .with_context(out_path + ": tensor '" + t->name + "'"));
+        if (edit) QLORA_TRY(opt.transform(t->name, f32.data(), nrows, ncols).with_context("tensor '" + t->name + "'"));
         const auto info = *quant::ggml_type_info(dst);
         std::vector<std::byte> q(std::size_t(nrows) * std::size_t(ncols / info.block_elems) * info.block_bytes);
         QLORA_TRY(cpu::quantize_rows(dst, f32.data(), q.data(), nrows, ncols, opt.measure_error ? &r.error : nullptr,

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -61,6 +62,13 @@ inline std::string latest_checkpoint(const std::string& dir) {
   return best;
 }
 
+/// A float printed so that it reads back to the same value.
+inline std::string exact(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", double(v));
+  return buf;
+}
+
 inline Status save_checkpoint(const std::string& path, const lora::LoraAdapter& adapter,
                               const optim::AdamWState& opt, const std::string& run_fingerprint) {
   const auto n = std::int64_t(adapter.params().size());
@@ -78,8 +86,8 @@ inline Status save_checkpoint(const std::string& path, const lora::LoraAdapter& 
       {"step", std::to_string(opt.step)},
       {"run", run_fingerprint},
       {"lora.rank", std::to_string(c.rank)},
-      {"lora.alpha", std::to_string(c.alpha)},
-      {"lora.dropout", std::to_string(c.dropout)},
+      {"lora.alpha", exact(c.alpha)},
+      {"lora.dropout", exact(c.dropout)},
       {"lora.targets", std::to_string(unsigned(c.targets))},
       {"lora.seed", std::to_string(c.seed)},
   };
@@ -123,6 +131,46 @@ inline Result<CheckpointState> load_checkpoint(const std::string& path) {
   if (st.exp_avg.size() != st.params.size() || st.exp_avg_sq.size() != st.params.size())
     return Status::corrupt(path + ": checkpoint tensors have different lengths");
   return st;
+}
+
+/// The adapter a checkpoint holds, for `model` (its shape must match the
+/// adapter's layout). The LoRA hyper-parameters come from the metadata.
+inline Result<lora::LoraAdapter> load_checkpoint_adapter(const std::string& path, const model::ModelConfig& model) {
+  auto f = io::SafetensorsFile::open(path);
+  if (!f) return f.status();
+  const auto& meta = f->metadata();
+  auto num = [&](const char* key, double& out) -> Status {
+    auto it = meta.find(key);
+    if (it == meta.end()) return Status::corrupt(path + ": checkpoint metadata has no '" + key + "'");
+    try {
+      out = std::stod(it->second);
+    } catch (...) {
+      return Status::corrupt(path + ": checkpoint metadata '" + key + "' = '" + it->second + "' is not a number");
+    }
+    return Status::ok();
+  };
+  double rank = 0, alpha = 0, dropout = 0, targets = 0, seed = 0;
+  QLORA_TRY(num("lora.rank", rank));
+  QLORA_TRY(num("lora.alpha", alpha));
+  QLORA_TRY(num("lora.dropout", dropout));
+  QLORA_TRY(num("lora.targets", targets));
+  QLORA_TRY(num("lora.seed", seed));
+  lora::LoraConfig c;
+  c.rank = int(rank);
+  c.alpha = float(alpha);
+  c.dropout = float(dropout);
+  c.targets = lora::TargetMask(targets);
+  c.seed = std::uint64_t(seed);
+  QLORA_TRY(c.validate().with_context(path));
+  lora::LoraAdapter ad = lora::LoraAdapter::layout(model, c);
+  auto p = f->read_f32("lora.params");
+  if (!p) return p.status().with_context(path);
+  if (p->size() != ad.params().size())
+    return Status::invalid(path + ": the checkpoint's adapter has " + std::to_string(p->size()) +
+                           " parameters; rank " + std::to_string(c.rank) + " on " + model.name + " needs " +
+                           std::to_string(ad.params().size()) + " (another model?)");
+  std::copy(p->begin(), p->end(), ad.params().begin());
+  return ad;
 }
 
 }  // namespace qlora::train

@@ -102,6 +102,22 @@ class FrozenMatrix {
     return m;
   }
 
+  /// Replace W (rows x cols, row-major fp32) by the values an NF4 base made
+  /// from it decodes to — the weights QLoRA trains an adapter against (the
+  /// "nf4" merge target, convert/merge_gguf.hpp).
+  static Status nf4_round_trip(float* W, std::int64_t rows, std::int64_t cols, bool double_quant, ThreadPool& pool) {
+    model::TensorRef ref;
+    ref.type = std::uint32_t(quant::GgmlType::F32);
+    ref.data = W;
+    ref.rows = rows;
+    ref.cols = cols;
+    ref.name = "weight";
+    auto m = to_nf4(ref, double_quant, pool);
+    if (!m) return m.status();
+    m->decode(0, rows, 0, cols, W, cols);
+    return Status::ok();
+  }
+
   const std::string& name() const { return name_; }
   std::int64_t rows() const { return rows_; }
   std::int64_t cols() const { return cols_; }
