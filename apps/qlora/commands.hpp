@@ -21,5 +21,7 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 /// `qlora train --model BASE.gguf --data subset.jsonl --out DIR [...]`: QLoRA fine-tuning.
 int cmd_train(int argc, char** argv);
+/// `qlora merge --model BASE.gguf --adapter CKPT --out OUT.gguf [--type f16]`: fold LoRA into the base.
+int cmd_merge(int argc, char** argv);
 
 }  // namespace qlora::app
