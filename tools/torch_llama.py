@@ -231,6 +231,8 @@ def load_gguf(path: str, dtype: torch.dtype = torch.float32) -> tuple[Config, di
     weights = {}
     for t in reader.tensors:
         a = gguf.dequantize(t.data, t.tensor_type)
+        if not a.flags.writeable:   # F32 tensors come back as views of the read-only mapping
+            a = a.copy()
         shape = tuple(int(n) for n in reversed(t.shape))   # ne order -> numpy order
         weights[t.name] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32).reshape(shape)).to(dtype)
     n_embd, n_head = field(p + "embedding_length"), field(p + "attention.head_count")
