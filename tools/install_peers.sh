@@ -5,6 +5,13 @@
 #                     libllama.so runs llama_model_quantize and inference)
 #   gguf              gguf-py: GGUFReader and numpy quantizers for cross-checks
 #   numpy
+#   python3-torch     Debian's PyTorch 1.13 (CPU) for the LoRA gradient reference
+#   libopenblas0-openmp  (tools/gen_lora_grad_golden.py) and the training baseline
+#                     (bench/bench_train_torch.py); OpenBLAS replaces the reference
+#                     BLAS that torch would otherwise load through libblas.so.3.
+#                     Debian's torch lives in the system python ($TORCH_PYTHON,
+#                     /usr/bin/python3), which also gets gguf (without its
+#                     optional deps: numpy and yaml come from Debian).
 # Versions are pinned to the ones the committed golden vectors were made with
 # (see tests/data/golden/MANIFEST.json "peers"); override with the env vars
 # below. Idempotent: a package already at its pinned version is skipped, so a
@@ -17,6 +24,7 @@ LLAMA_CPP_PYTHON_VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 GGUF_VERSION="${GGUF_VERSION:-0.19.0}"
 NUMPY_VERSION="${NUMPY_VERSION:-2.4.6}"
 PYTHON="${PYTHON:-python3}"
+TORCH_PYTHON="${TORCH_PYTHON:-/usr/bin/python3}"
 
 # installed_version DIST -> prints the installed version or nothing.
 installed_version() {
@@ -52,6 +60,29 @@ if ((${#want[@]})); then
   "$PYTHON" -m pip install --quiet "${want[@]}" >&2
 fi
 
+# Debian packages for the PyTorch reference: root or sudo, as install_deps.sh.
+apt_packages=(python3-torch libopenblas0-openmp python3-yaml)
+apt_missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || apt_missing+=("$p")
+done
+if ((${#apt_missing[@]})); then
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  echo "installing: ${apt_missing[*]}" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >&2
+else
+  echo "ok: ${apt_packages[*]} already installed" >&2
+fi
+have="$(PYTHON="$TORCH_PYTHON" installed_version gguf)"
+if [[ "$have" == "$GGUF_VERSION" ]]; then
+  echo "ok: gguf $have already installed for $TORCH_PYTHON" >&2
+else
+  echo "installing: gguf==$GGUF_VERSION for $TORCH_PYTHON (have: ${have:-none})" >&2
+  "$TORCH_PYTHON" -m pip install --quiet --break-system-packages --no-deps "gguf==$GGUF_VERSION" >&2
+fi
+
 libdir="$("$PYTHON" -c 'import llama_cpp, os; print(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"))')"
 if [[ ! -e "$libdir/libggml-base.so" ]]; then
   echo "libggml-base.so not found under $libdir" >&2
@@ -67,4 +98,5 @@ import gguf, numpy, llama_cpp
 from importlib.metadata import version
 print(f"peers: llama_cpp {llama_cpp.__version__}, gguf {version('gguf')}, numpy {numpy.__version__}")
 PY
+"$TORCH_PYTHON" -c 'import torch, gguf; print(f"torch peer: torch {torch.__version__} ({torch.__file__})")' >&2
 echo "$libdir"
