@@ -23,5 +23,7 @@ int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 /// `qlora merge --model BASE.gguf --adapter CKPT --out OUT.gguf [--type f16]`: fold LoRA into the base.
 int cmd_merge(int argc, char** argv);
+/// `qlora plan [--preset NAME]`: memory a QLoRA run needs, from the model configuration.
+int cmd_plan(int argc, char** argv);
 
 }  // namespace qlora::app

@@ -23,6 +23,7 @@ constexpr Subcommand kSubcommands[] = {
     {"tokenize", qlora::app::cmd_tokenize, "print the token ids and pieces of a text"},
     {"bench", qlora::app::cmd_bench, "prompt-processing and token-generation tokens per second"},
     {"train", qlora::app::cmd_train, "QLoRA fine-tuning on answer tokens (NF4 base, LoRA, AdamW, cosine)"},
+    {"plan", qlora::app::cmd_plan, "memory a QLoRA run needs (NF4 base, adapter, activations) vs a GPU budget"},
     {"merge", qlora::app::cmd_merge, "merge a trained adapter into its base and write f16/q8_0/q4_k_m GGUF"},
 };
 
