@@ -194,9 +194,11 @@ TEST(PeftAdapter, Qwen2IsNotPermuted) {
   auto tensors = peft_tensors(a);
   ASSERT_TRUE(tensors);
   const lora::LoraSlot* q = a.find(0, Target::kQ);
-  for (const auto& x : *tensors)
-    if (x.name == peft_lora_name(0, Target::kQ, LoraMatrix::kB))
+  for (const auto& x : *tensors) {
+    if (x.name == peft_lora_name(0, Target::kQ, LoraMatrix::kB)) {
       EXPECT_EQ(std::memcmp(x.bytes.data(), a.b(*q), x.bytes.size()), 0);
+    }
+  }
 }
 
 // ---- round trips --------------------------------------------------------------
