@@ -19,5 +19,8 @@ int cmd_nll(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 /// `qlora bench MODEL.gguf [-p 256] [-n 64] [-r 3]`: pp / tg tokens per second.
 int cmd_bench(int argc, char** argv);
+/// `qlora export-adapter IN --to peft|gguf --out PATH --base BASE.gguf`:
+/// LoRA adapter PEFT <-> GGUF LoRA, checked against the base model.
+int cmd_export_adapter(int argc, char** argv);
 
 }  // namespace qlora::app

@@ -22,11 +22,12 @@ constexpr Subcommand kSubcommands[] = {
     {"nll", qlora::app::cmd_nll, "answer-only NLL on a QA JSONL, or llama-perplexity's protocol on a text"},
     {"tokenize", qlora::app::cmd_tokenize, "print the token ids and pieces of a text"},
     {"bench", qlora::app::cmd_bench, "prompt-processing and token-generation tokens per second"},
+    {"export-adapter", qlora::app::cmd_export_adapter, "convert a LoRA adapter between PEFT and llama.cpp GGUF"},
 };
 
 void usage(std::FILE* out) {
   std::fprintf(out, "usage: qlora <command> [options]\n\ncommands:\n");
-  for (const auto& c : kSubcommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-15s %s\n", c.name, c.summary);
   std::fprintf(out, "\n`qlora <command> --help` shows a command's options.\n");
 }
 
