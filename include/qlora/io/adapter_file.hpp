@@ -66,6 +66,10 @@ struct LoadedAdapter {
   std::string note;  // e.g. rsLoRA folded into alpha; empty when nothing to say
 };
 
+/// Read the adapter at `path` (either format, see locate_adapter) for
+/// `model`. Its shapes are checked against the model, and a PEFT adapter's
+/// llama q/k rows are moved to GGUF order, so the result is always in the
+/// GGUF model's coordinates whatever the file was.
 inline Result<LoadedAdapter> read_lora_adapter(const std::string& path, const model::ModelConfig& model) {
   auto where = locate_adapter(path);
   if (!where) return where.status();
@@ -92,6 +96,10 @@ struct AdapterWriteOptions {
   std::string name;                     // GGUF general.name
 };
 
+/// Write `a` as `format` at `path` (a directory for PEFT, a file for GGUF).
+/// A dtype the format cannot hold is an error, not a silent substitution;
+/// inside a GGUF, Q8_0 tensors whose rows are not whole blocks become F16
+/// as llama.cpp's converter makes them.
 inline Status write_lora_adapter(const lora::LoraAdapter& a, AdapterFormat format, const std::string& path,
                                  const AdapterWriteOptions& opt = {}) {
   if (format == AdapterFormat::kPeft) {
