@@ -25,5 +25,8 @@ int cmd_train(int argc, char** argv);
 int cmd_merge(int argc, char** argv);
 /// `qlora plan [--preset NAME]`: memory a QLoRA run needs, from the model configuration.
 int cmd_plan(int argc, char** argv);
+/// `qlora export-adapter IN --to peft|gguf --out PATH --base BASE.gguf`:
+/// LoRA adapter PEFT <-> GGUF LoRA, checked against the base model.
+int cmd_export_adapter(int argc, char** argv);
 
 }  // namespace qlora::app

@@ -25,11 +25,12 @@ constexpr Subcommand kSubcommands[] = {
     {"train", qlora::app::cmd_train, "QLoRA fine-tuning on answer tokens (NF4 base, LoRA, AdamW, cosine)"},
     {"plan", qlora::app::cmd_plan, "memory a QLoRA run needs (NF4 base, adapter, activations) vs a GPU budget"},
     {"merge", qlora::app::cmd_merge, "merge a trained adapter into its base and write f16/q8_0/q4_k_m GGUF"},
+    {"export-adapter", qlora::app::cmd_export_adapter, "convert a LoRA adapter between PEFT and llama.cpp GGUF"},
 };
 
 void usage(std::FILE* out) {
   std::fprintf(out, "usage: qlora <command> [options]\n\ncommands:\n");
-  for (const auto& c : kSubcommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-15s %s\n", c.name, c.summary);
   std::fprintf(out, "\n`qlora <command> --help` shows a command's options.\n");
 }
 

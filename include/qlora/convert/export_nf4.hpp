@@ -51,6 +51,7 @@
 #include "qlora/convert/hf_names.hpp"
 #include "qlora/convert/quantize_gguf.hpp"
 #include "qlora/core/half.hpp"
+#include "qlora/core/json_number.hpp"
 #include "qlora/core/parallel_for.hpp"
 #include "qlora/core/status.hpp"
 #include "qlora/core/text_file.hpp"
@@ -111,18 +112,8 @@ struct Nf4ExportOptions {
 
 namespace detail {
 
-/// The decimal a Python user would have written for an fp32 metadata value
-/// (1e-05, not 9.999999747378752e-06): the shortest digits that round-trip
-/// the float, read back as a double. transformers holds these as Python
-/// floats, so this is what its config.json would contain.
-inline double shortest_double(float f) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, f);
-  *r.ptr = '\0';
-  return std::strtod(buf, nullptr);
-}
-
-
+// fp32 config values as Python floats (core/json_number.hpp).
+using qlora::shortest_double;
 
 }  // namespace detail
 
