@@ -5,7 +5,8 @@
 // directory (transformers + peft, and llama.cpp's own converter's input) and
 // a llama.cpp GGUF LoRA (llama-cli --lora, llama-cpp-python lora_path). IN is
 // detected: a directory with adapter_config.json is PEFT, a file with the
-// GGUF magic is GGUF; IN and --to may be the same format (re-typing, or
+// GGUF magic is GGUF, a checkpoint-*.safetensors of `qlora train` is read
+// as its adapter; IN and --to may be the same format (re-typing, or
 // checking a file). The base model (a GGUF; only its metadata is read)
 // supplies the shapes every tensor is checked against and, for llama, the
 // head counts of the Q/K row permutation that separates HF from GGUF
@@ -17,6 +18,7 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "adapter_input.hpp"
 #include "qlora/io/adapter_file.hpp"
 #include "qlora/model/model_config.hpp"
 
@@ -67,14 +69,14 @@ int cmd_export_adapter(int argc, char** argv) {
     return 1;
   }
   const std::string in = args["in"].as<std::string>();
-  auto loaded = io::read_lora_adapter(in, *model);
+  auto loaded = read_any_adapter(in, *model);
   if (!loaded) {
     std::fprintf(stderr, "%s: %s\n", cmd.c_str(), loaded.status().message().c_str());
     return 1;
   }
   const lora::LoraAdapter& a = loaded->adapter;
   std::printf("read %s adapter %s: %zu layers x {%s}, r = %d, alpha = %g (scale %g), %zu parameters\n",
-              io::adapter_format_name(loaded->from.format), loaded->from.path.c_str(), std::size_t(model->n_layer),
+              loaded->kind.c_str(), loaded->path.c_str(), std::size_t(model->n_layer),
               target_list(a.config().targets).c_str(), a.rank(), double(a.config().alpha), double(a.scale()),
               a.params().size());
   if (!loaded->note.empty()) std::printf("note: %s\n", loaded->note.c_str());

@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <string>
 
+#include "adapter_input.hpp"
 #include "cli_args.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
 #include "qlora/convert/merge_gguf.hpp"
-#include "qlora/train/checkpoint.hpp"
 
 namespace qlora::app {
 namespace {
@@ -58,7 +58,7 @@ int cmd_merge(int argc, char** argv) {
   // clang-format off
   o.add_options()
     ("model", "base model GGUF (the one the adapter was trained on)", cxxopts::value<std::string>())
-    ("adapter", "training checkpoint (checkpoint-*.safetensors from qlora train)", cxxopts::value<std::string>())
+    ("adapter", "the adapter: a qlora train checkpoint, a PEFT directory or a GGUF LoRA", cxxopts::value<std::string>())
     ("out", "merged GGUF to write", cxxopts::value<std::string>())
     ("type", "f16, q8_0 or q4_k_m", cxxopts::value<std::string>()->default_value("f16"))
     ("target", "nf4 (the base the adapter was trained against) or original (the base as stored)",
@@ -89,8 +89,10 @@ int cmd_merge(int argc, char** argv) {
   if (!base) return fail(base.status());
   auto cfg = model::config_from_gguf(*base);
   if (!cfg) return fail(cfg.status());
-  auto ad = train::load_checkpoint_adapter(args["adapter"].as<std::string>(), *cfg);
-  if (!ad) return fail(ad.status());
+  auto in = read_any_adapter(args["adapter"].as<std::string>(), *cfg);
+  if (!in) return fail(in.status());
+  if (!in->note.empty()) std::printf("note: %s\n", in->note.c_str());
+  const lora::LoraAdapter* ad = &in->adapter;
   const std::string out = args["out"].as<std::string>();
   auto r = row->run(*base, *ad, *target, out, args.count("quiet") > 0);
   if (!r) return fail(r.status());

@@ -6,7 +6,8 @@
 //   Writes to DIR: checkpoint-<step>.safetensors (resumable; --resume auto
 //   picks the newest), train_log.csv / .jsonl (one row per optimizer step),
 //   train_loss.svg (the loss curve, and the held-out NLL when --eval is
-//   given) and summary.json.
+//   given), summary.json, and the adapter as adapter/ (PEFT) and adapter.gguf
+//   (llama.cpp LoRA).
 #include <cxxopts.hpp>
 
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "progress.hpp"
 #include "qa_input.hpp"
 #include "qlora/core/text_file.hpp"
+#include "qlora/io/adapter_file.hpp"
 #include "qlora/report/svg_plot.hpp"
 #include "qlora/train/trainer.hpp"
 
@@ -216,6 +218,16 @@ int cmd_train(int argc, char** argv) {
     std::printf("held-out answer NLL: %.4f (PPL %.3f) -> %.4f (PPL %.3f) over %lld tokens\n", m.initial_eval.nll,
                 m.initial_eval.ppl, m.final_eval.nll, m.final_eval.ppl, (long long)m.final_eval.tokens);
   if (!m.checkpoint.empty()) std::printf("checkpoint: %s\n", m.checkpoint.c_str());
+  // The adapter in the two formats other tools load: PEFT (transformers) and
+  // llama.cpp's GGUF LoRA (llama-cli --lora, qlora merge accepts all three).
+  io::AdapterWriteOptions wo;
+  wo.base_model_name_or_path = args["model"].as<std::string>();
+  wo.name = "qlora adapter";
+  const std::string peft_dir = cfg.out_dir + "/adapter", gguf_path = cfg.out_dir + "/adapter.gguf";
+  if (Status st = io::write_lora_adapter(trainer->adapter(), io::AdapterFormat::kPeft, peft_dir, wo); !st) return fail(st);
+  if (Status st = io::write_lora_adapter(trainer->adapter(), io::AdapterFormat::kGguf, gguf_path, wo); !st)
+    return fail(st);
+  std::printf("adapter: %s (PEFT), %s (llama.cpp GGUF LoRA)\n", peft_dir.c_str(), gguf_path.c_str());
 
   if (!steps.empty()) {
     const std::string plot = cfg.out_dir + "/train_loss.svg";
@@ -240,6 +252,8 @@ int cmd_train(int argc, char** argv) {
                  {"tokens", m.final_eval.tokens}};
   }
   j["checkpoint"] = m.checkpoint;
+  j["adapter_peft"] = peft_dir;
+  j["adapter_gguf"] = gguf_path;
   if (Status st = write_text_file(cfg.out_dir + "/summary.json", j.dump(2) + "\n"); !st) return fail(st);
   return 0;
 }
