@@ -73,6 +73,7 @@ inline void pack_bf16_ref(const float* src, std::int64_t ls, std::int64_t ks, st
 }
 
 #if QLORA_HAVE_AVX512_BF16_KERNELS
+QLORA_AVX512_WARNINGS_PUSH
 namespace bf16_detail {
 
 /// Words from two 16-lane vectors: word i = bf16(even[i]) | bf16(odd[i]) << 16.
@@ -200,6 +201,7 @@ QLORA_TARGET_AVX512_BF16 inline void pack_bf16(const float* src, std::int64_t ls
   if (vec && ls == 1) return bf16_detail::pack_lines_contiguous(src, ks, n_lines, depth, W, dst);
   pack_bf16_ref(src, ls, ks, n_lines, depth, W, dst);
 }
+QLORA_AVX512_WARNINGS_POP
 #endif  // QLORA_HAVE_AVX512_BF16_KERNELS
 
 }  // namespace qlora::cpu

@@ -74,6 +74,7 @@ inline void pack_bf16_nf4_cols_ref(const Nf4Block* blocks, std::int64_t cols, st
 }
 
 #if QLORA_HAVE_AVX512_BF16_KERNELS
+QLORA_AVX512_WARNINGS_PUSH
 namespace bf16_detail {
 
 QLORA_TARGET_AVX512_BF16 inline __m512 nf4_codebook_vector() { return _mm512_loadu_ps(quant::kNf4Codebook); }
@@ -152,6 +153,7 @@ QLORA_TARGET_AVX512_BF16 inline void pack_bf16_nf4_cols(const Nf4Block* blocks, 
     }
   }
 }
+QLORA_AVX512_WARNINGS_POP
 #endif  // QLORA_HAVE_AVX512_BF16_KERNELS
 
 }  // namespace qlora::cpu

@@ -20,6 +20,16 @@
 #define QLORA_TARGET_AVX512_BF16
 #endif
 
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() through masked
+// builtins (unpack, extract, cvtepu8, permutes...), which -W(maybe-)
+// uninitialized reports once they are inlined into our kernels (GCC PR
+// 105593); the values are never read. Our AVX-512 sections sit between these.
+#define QLORA_AVX512_WARNINGS_PUSH                             \
+  _Pragma("GCC diagnostic push")                               \
+  _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")        \
+  _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define QLORA_AVX512_WARNINGS_POP _Pragma("GCC diagnostic pop")
+
 #include <cstdlib>
 
 namespace qlora::cpu {

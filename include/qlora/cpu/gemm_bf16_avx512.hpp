@@ -91,6 +91,7 @@ inline void gemm_bf16_ref(Op op_a, Op op_b, std::int64_t M, std::int64_t N, std:
 }
 
 #if QLORA_HAVE_AVX512_BF16_KERNELS
+QLORA_AVX512_WARNINGS_PUSH
 
 namespace bf16_detail {
 
@@ -284,6 +285,7 @@ QLORA_TARGET_AVX512_BF16 inline void gemm_bf16_avx512(Op op_a, Op op_b, std::int
   bf16_detail::gemm_tiled<16, 1>(op_a, op_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+QLORA_AVX512_WARNINGS_POP
 #endif  // QLORA_HAVE_AVX512_BF16_KERNELS
 
 }  // namespace qlora::cpu

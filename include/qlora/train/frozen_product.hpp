@@ -13,9 +13,10 @@
 //  * bf16: the activations (X or dY) are rounded and packed ONCE per call,
 //    split across the pool, and shared read-only; then each thread owns a
 //    contiguous range of NR-wide output column panels and packs W's part
-//    straight into the bf16 panel layout — from the NF4 blocks without an
-//    fp32 panel (cpu/bf16_pack_nf4.hpp), from F32 data directly, or from any
-//    other file type via a small decoded fp32 slice. Each output element's
+//    straight into the bf16 panel layout — from the NF4 blocks or Q8_0 blocks
+//    (a tied head) without an fp32 panel (cpu/bf16_pack_nf4.hpp, _q8_0.hpp),
+//    from F32 data directly, or from any other file type via a small decoded
+//    fp32 slice. Each output element's
 //    arithmetic is fixed by gemm_bf16_avx512.hpp, so results do not depend
 //    on the thread count at all.
 //
@@ -30,6 +31,7 @@
 
 #include "qlora/core/parallel_for.hpp"
 #include "qlora/cpu/bf16_pack_nf4.hpp"
+#include "qlora/cpu/bf16_pack_q8_0.hpp"
 #include "qlora/cpu/gemm.hpp"
 #include "qlora/cpu/gemm_f32.hpp"
 #include "qlora/train/frozen_matrix.hpp"
@@ -77,6 +79,8 @@ inline void pack_weight_rows(const FrozenMatrix& W, std::int64_t k0, std::int64_
   constexpr int NR = cpu::kBf16Nr;
   if (W.is_nf4()) return cpu::pack_bf16_nf4_rows(W.nf4_blocks(), K, j, nj, k0, kd, NR, dst);
   if (const float* d = W.dense()) return cpu::pack_bf16(d + j * K + k0, K, 1, nj, kd, NR, dst);
+  if (W.file_type() == std::uint32_t(quant::GgmlType::Q8_0))  // a tied head, as SmolLM2's
+    return cpu::pack_bf16_q8_0_rows(static_cast<const cpu::Q8_0Block*>(W.file_data()), K, j, nj, k0, kd, NR, dst);
   // Other file types: decode one micro-panel's rows at a time (48 x 256 fp32 = 48 KB).
   float* tmp = panel_buffer(std::size_t(NR * kd));
   const std::int64_t pairs = (kd + 1) / 2;
@@ -95,6 +99,8 @@ inline void pack_weight_cols(const FrozenMatrix& W, std::int64_t k0, std::int64_
   constexpr int NR = cpu::kBf16Nr;
   if (W.is_nf4()) return cpu::pack_bf16_nf4_cols(W.nf4_blocks(), K, j, nj, k0, kd, NR, dst);
   if (const float* d = W.dense()) return cpu::pack_bf16(d + k0 * K + j, 1, K, nj, kd, NR, dst);
+  if (W.file_type() == std::uint32_t(quant::GgmlType::Q8_0))
+    return cpu::pack_bf16_q8_0_cols(static_cast<const cpu::Q8_0Block*>(W.file_data()), K, j, nj, k0, kd, NR, dst);
   // Other file types decode whole blocks: widen [j, j+nj) to block edges.
   const std::int64_t blk = W.block();
   const std::int64_t c_lo = j / blk * blk, c_hi = std::min(K, (j + nj + blk - 1) / blk * blk);
