@@ -51,6 +51,7 @@ TEST(Bf16PackNf4, EqualsDecodingThenPacking) {
   EXPECT_EQ(c, d);
 }
 
+#if QLORA_HAVE_AVX512_BF16_KERNELS  // the vector kernels exist only there
 TEST(Bf16PackNf4, VectorPackersEqualScalar) {
   SKIP_WITHOUT_BF16();
   const std::int64_t rows = 130, cols = 576;
@@ -74,5 +75,6 @@ TEST(Bf16PackNf4, VectorPackersEqualScalar) {
     }
   }
 }
+#endif
 
 }  // namespace

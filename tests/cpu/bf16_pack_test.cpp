@@ -21,7 +21,7 @@ using namespace qlora::cpu;
 #define SKIP_WITHOUT_BF16()                                                  \
   if (!has_avx512_bf16()) GTEST_SKIP() << "CPU (or build) lacks AVX512_BF16"
 
-std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
+[[maybe_unused]] std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, scale);
   std::vector<float> v(n);
@@ -43,6 +43,7 @@ TEST(Bf16Round, MatchesCoreConversionAndFlushesSubnormals) {
   EXPECT_EQ(bf16_from_f32(f32_from_bits(0x3F818000u)), 0x3F82);
 }
 
+#if QLORA_HAVE_AVX512_BF16_KERNELS  // the vector kernels exist only there
 TEST(Bf16Round, HardwareConversionEqualsScalarOnSampledBitPatterns) {
   SKIP_WITHOUT_BF16();
   // 2^32 / 257 patterns spread over every exponent, sign, NaN and subnormal,
@@ -83,12 +84,21 @@ TEST(Bf16Pack, VectorPackersEqualTheLayoutDefinition) {
       EXPECT_EQ(got, want) << "ls=1 W=" << W << " " << lines << "x" << depth;
     }
   }
-  // The layout itself: word (line 9, pair 2) of W = 8 is in panel 1, slot 1.
+}
+#endif
+
+TEST(Bf16Pack, LayoutPutsPairWordsSideBySideInPanels) {
+  // Word (line 9, pair 2) of W = 8 is in panel 1, slot 1; odd depth pads 0.
   std::vector<float> m(16 * 6);
   for (std::size_t i = 0; i < m.size(); ++i) m[i] = float(i);
   std::vector<std::uint32_t> p(std::size_t(bf16_packed_words(16, 6, 8)));
   pack_bf16_ref(m.data(), 6, 1, 16, 6, 8, p.data());
   EXPECT_EQ(p[(1 * 3 + 2) * 8 + 1], bf16_word(m[9 * 6 + 4], m[9 * 6 + 5]));
+  std::vector<std::uint32_t> q(std::size_t(bf16_packed_words(3, 5, 8)));
+  EXPECT_EQ(q.size(), 8u * 3);
+  pack_bf16_ref(m.data(), 6, 1, 3, 5, 8, q.data());
+  EXPECT_EQ(q[2 * 8 + 1], bf16_word(m[6 + 4], 0.0f));  // line 1, pair 2: k = 4 and the pad
+  EXPECT_EQ(q[2 * 8 + 5], 0u);                          // line 5 does not exist
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ namespace {
 using namespace qlora;
 using namespace qlora::cpu;
 
-std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
+[[maybe_unused]] std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, scale);
   std::vector<float> v(n);

@@ -7,7 +7,8 @@
 // build should still use it where present, and a -march=native build copied
 // to an older machine must not fault. So its functions carry a target
 // attribute (QLORA_TARGET_AVX512_BF16) and the caller asks
-// has_avx512_bf16() before calling them.
+// has_avx512_bf16() before calling them. Define QLORA_NO_AVX512_BF16 to
+// leave them out of a build (everything then computes in fp32).
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(QLORA_NO_AVX512_BF16)
@@ -24,11 +25,16 @@
 // builtins (unpack, extract, cvtepu8, permutes...), which -W(maybe-)
 // uninitialized reports once they are inlined into our kernels (GCC PR
 // 105593); the values are never read. Our AVX-512 sections sit between these.
+#if defined(__GNUC__) && !defined(__clang__)
 #define QLORA_AVX512_WARNINGS_PUSH                             \
   _Pragma("GCC diagnostic push")                               \
   _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")        \
   _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
 #define QLORA_AVX512_WARNINGS_POP _Pragma("GCC diagnostic pop")
+#else
+#define QLORA_AVX512_WARNINGS_PUSH
+#define QLORA_AVX512_WARNINGS_POP
+#endif
 
 #include <cstdlib>
 
