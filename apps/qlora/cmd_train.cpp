@@ -88,6 +88,7 @@ int cmd_train(int argc, char** argv) {
     ("lora-seed", "adapter initialisation seed", cxxopts::value<std::uint64_t>()->default_value("42"))
     ("base", "frozen base storage: nf4 (double-quantized scales), nf4-single, file (as stored)", cxxopts::value<std::string>()->default_value("nf4"))
     ("gradient-checkpointing", "keep only block inputs; recompute in backward")
+    ("compute", "precision of the frozen-weight and attention products: bf16 (fp32 accumulation; needs AVX512_BF16, else fp32 is used) or fp32", cxxopts::value<std::string>()->default_value("bf16"))
     ("eval-every", "steps between held-out evaluations (0: each epoch)", cxxopts::value<std::int64_t>()->default_value("0"))
     ("save-every", "steps between checkpoints (0: final only)", cxxopts::value<std::int64_t>()->default_value("0"))
     ("resume", "continue from a checkpoint file, or 'auto' for the newest in --out", cxxopts::value<std::string>())
@@ -133,6 +134,8 @@ int cmd_train(int argc, char** argv) {
   cfg.out_dir = args["out"].as<std::string>();
   auto storage = train::parse_base_storage(args["base"].as<std::string>());
   if (!storage) return fail(storage.status());
+  auto compute = cpu::parse_compute(args["compute"].as<std::string>());
+  if (!compute) return fail(compute.status());
 
   auto s = ModelSession::open(cmd, args["model"].as<std::string>(), args["threads"].as<int>());
   if (!s) return 1;
@@ -166,10 +169,15 @@ int cmd_train(int argc, char** argv) {
   train::TrainableOptions topt;
   topt.storage = *storage;
   topt.gradient_checkpointing = args.count("gradient-checkpointing") > 0;
+  topt.compute = *compute;
   topt.pool = &s->pool();
-  std::printf("loading %s: projections as %s ...\n", s->file.name().c_str(), args["base"].as<std::string>().c_str());
+  std::printf("loading %s: projections as %s, %s compute ...\n", s->file.name().c_str(),
+              args["base"].as<std::string>().c_str(), cpu::compute_name(topt.compute));
   auto dec = train::TrainableDecoder::open(s->file, topt);
   if (!dec) return fail(dec.status());
+  if (dec->compute() != *compute)
+    std::printf("note: this CPU lacks AVX512_BF16; computing in %s instead of %s\n", cpu::compute_name(dec->compute()),
+                cpu::compute_name(*compute));
   auto trainer = train::Trainer::create(*dec, *train_set, eval_set ? &*eval_set : nullptr, cfg);
   if (!trainer) return fail(trainer.status());
   if (args.count("resume")) {
@@ -243,6 +251,7 @@ int cmd_train(int argc, char** argv) {
   j["final_train_loss"] = m.final_train_loss;
   j["seconds"] = m.seconds;
   j["tokens_per_s"] = sec_sum > 0 ? tok_sum / sec_sum : 0.0;
+  j["compute"] = cpu::compute_name(dec->compute());
   if (eval_set) {
     j["eval"] = {{"data", args["eval"].as<std::string>()},
                  {"initial_nll", m.initial_eval.nll},

@@ -128,6 +128,13 @@ class FrozenMatrix {
   const float* dense() const {
     return !is_nf4() && type_ == std::uint32_t(quant::GgmlType::F32) ? reinterpret_cast<const float*>(data_) : nullptr;
   }
+  /// The NF4 blocks (rows() x cols()/64, row-major) when is_nf4(), else null:
+  /// for kernels that decode straight into their own layout (cpu/bf16_pack_nf4.hpp).
+  const Nf4::Block* nf4_blocks() const { return is_nf4() ? nf4_.data() : nullptr; }
+  /// The GGUF tensor's bytes and ggml type when held as the file stores it
+  /// (rows of row-major blocks, back to back); null / kNoGgmlType for NF4.
+  const void* file_data() const { return is_nf4() ? nullptr : data_; }
+  std::uint32_t file_type() const { return type_; }
   /// Bytes the weight occupies (owned NF4 blocks or the file's bytes).
   std::size_t bytes() const {
     return is_nf4() ? nf4_.size() * sizeof(Nf4::Block) : std::size_t(rows_) * row_bytes_;

@@ -41,6 +41,7 @@
 #include "qlora/core/parallel_for.hpp"
 #include "qlora/core/rng.hpp"
 #include "qlora/core/status.hpp"
+#include "qlora/cpu/gemm.hpp"
 #include "qlora/cpu/gemm_f32.hpp"
 #include "qlora/io/gguf.hpp"
 #include "qlora/lora/adapter.hpp"
@@ -62,6 +63,11 @@ namespace qlora::train {
 struct TrainableOptions {
   BaseStorage storage = BaseStorage::kNf4;  // how the seven projections are held
   bool gradient_checkpointing = false;      // recompute each block's forward in backward
+  // Precision of the frozen-weight products (projections, head) and of the
+  // attention products: bf16 operands with fp32 accumulation, as the paper
+  // trains, where the CPU has AVX512_BF16; fp32 otherwise (a bf16 request
+  // falls back; see compute()). LoRA's own products stay fp32.
+  cpu::Compute compute = cpu::default_compute();
   ThreadPool* pool = nullptr;               // default: ThreadPool::global()
 };
 
@@ -93,6 +99,7 @@ class TrainableDecoder {
     TrainableDecoder d;
     d.cfg_ = std::move(*cfg);
     d.opt_ = opt;
+    d.opt_.compute = cpu::resolve_compute(opt.compute);
     d.pool_ = opt.pool ? opt.pool : &ThreadPool::global();
     d.embd_ = FrozenMatrix::view(w->token_embd);
     d.head_ = FrozenMatrix::view(w->output);
@@ -123,6 +130,8 @@ class TrainableDecoder {
 
   const model::ModelConfig& config() const { return cfg_; }
   ThreadPool& pool() const { return *pool_; }
+  /// The precision the products actually run in (the option, resolved).
+  cpu::Compute compute() const { return opt_.compute; }
   /// Bytes of the frozen projections as held (NF4 blocks or file bytes).
   std::size_t projection_bytes() const {
     std::size_t b = 0;
@@ -237,7 +246,7 @@ class TrainableDecoder {
   void project(std::uint32_t l, Target t, const float* X, std::int64_t N, float* Y, const float* bias,
                const lora::LoraAdapter* ad, const LoraDropout& dr, Acts& a) {
     const FrozenMatrix& W = layers_[l].w[std::size_t(t)];
-    frozen_forward(W, X, N, Y, *pool_);
+    frozen_forward(W, X, N, Y, *pool_, opt_.compute);
     if (bias)
       for (std::int64_t n = 0; n < N; ++n)
         for (std::int64_t i = 0; i < W.rows(); ++i) Y[n * W.rows() + i] += bias[i];
@@ -255,7 +264,7 @@ class TrainableDecoder {
                         bool accumulate, const lora::LoraAdapter* ad, float* grads, const LoraDropout& dr,
                         const Acts& a) {
     const FrozenMatrix& W = layers_[l].w[std::size_t(t)];
-    frozen_backward_input(W, dY, N, dX, accumulate, *pool_);
+    frozen_backward_input(W, dY, N, dX, accumulate, *pool_, opt_.compute);
     const lora::LoraSlot* s = ad ? ad->find(l, t) : nullptr;
     if (!s) return;
     const lora::LoraDims d{N, s->in, s->out, ad->rank(), ad->scale()};
@@ -280,7 +289,7 @@ class TrainableDecoder {
   void attention_probs(const Acts& a, std::int64_t N, std::uint32_t h, std::uint32_t g, float* P) const {
     const std::int64_t hd = cfg_.head_dim, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     const float scale = 1.0f / std::sqrt(float(hd));
-    cpu::gemm_f32(cpu::Op::kN, cpu::Op::kT, N, N, hd, scale, a.q.data() + h * hd, Q, a.k.data() + g * hd, KV, 0.0f,
+    cpu::gemm(opt_.compute, cpu::Op::kN, cpu::Op::kT, N, N, hd, scale, a.q.data() + h * hd, Q, a.k.data() + g * hd, KV, 0.0f,
                   P, N);
     for (std::int64_t t = 0; t < N; ++t) {
       float* row = P + t * N;
@@ -297,7 +306,7 @@ class TrainableDecoder {
       for (std::size_t h = h0; h < h1; ++h) {
         const std::uint32_t g = model::Attention<A>::kv_head(std::uint32_t(h), cfg_.n_gqa());
         attention_probs(a, N, std::uint32_t(h), g, P);
-        cpu::gemm_f32(cpu::Op::kN, cpu::Op::kN, N, hd, N, 1.0f, P, N, a.v.data() + g * hd, KV, 0.0f,
+        cpu::gemm(opt_.compute, cpu::Op::kN, cpu::Op::kN, N, hd, N, 1.0f, P, N, a.v.data() + g * hd, KV, 0.0f,
                       a.att.data() + std::int64_t(h) * hd, Q);
       }
     }, *pool_);
@@ -321,15 +330,15 @@ class TrainableDecoder {
         const float* dO = d_att + std::int64_t(h) * hd;
         attention_probs(a, N, std::uint32_t(h), g, P);
         // dV_h = P^T dO;  dP = dO V^T;  dS = softmax'(dP);  dQ = dS K·s;  dK_h = dS^T Q·s.
-        cpu::gemm_f32(cpu::Op::kT, cpu::Op::kN, N, hd, N, 1.0f, P, N, dO, Q, 0.0f, dv_part + h * part, hd);
-        cpu::gemm_f32(cpu::Op::kN, cpu::Op::kT, N, N, hd, 1.0f, dO, Q, a.v.data() + g * hd, KV, 0.0f, dP, N);
+        cpu::gemm(opt_.compute, cpu::Op::kT, cpu::Op::kN, N, hd, N, 1.0f, P, N, dO, Q, 0.0f, dv_part + h * part, hd);
+        cpu::gemm(opt_.compute, cpu::Op::kN, cpu::Op::kT, N, N, hd, 1.0f, dO, Q, a.v.data() + g * hd, KV, 0.0f, dP, N);
         for (std::int64_t t = 0; t < N; ++t) {
           softmax_backward_row(P + t * N, dP + t * N, t + 1);
           std::fill(dP + t * N + t + 1, dP + (t + 1) * N, 0.0f);
         }
-        cpu::gemm_f32(cpu::Op::kN, cpu::Op::kN, N, hd, N, scale, dP, N, a.k.data() + g * hd, KV, 0.0f,
+        cpu::gemm(opt_.compute, cpu::Op::kN, cpu::Op::kN, N, hd, N, scale, dP, N, a.k.data() + g * hd, KV, 0.0f,
                       dq + std::int64_t(h) * hd, Q);
-        cpu::gemm_f32(cpu::Op::kT, cpu::Op::kN, N, hd, N, scale, dP, N, a.q.data() + std::int64_t(h) * hd, Q, 0.0f,
+        cpu::gemm(opt_.compute, cpu::Op::kT, cpu::Op::kN, N, hd, N, scale, dP, N, a.q.data() + std::int64_t(h) * hd, Q, 0.0f,
                       dk_part + h * part, hd);
       }
     }, *pool_);
@@ -508,7 +517,7 @@ class TrainableDecoder {
     float* hm = grow(hm_, std::size_t(Nm * E));
     for (std::int64_t i = 0; i < Nm; ++i) std::copy_n(hf + rows[std::size_t(i)] * E, E, hm + i * E);
     float* logits = grow(logits_, std::size_t(Nm * V));
-    frozen_forward(head_, hm, Nm, logits, *pool_);
+    frozen_forward(head_, hm, Nm, logits, *pool_, opt_.compute);
     std::vector<double> nll(static_cast<std::size_t>(Nm));
     parallel_for(std::size_t(Nm), 4, [&](std::size_t i0, std::size_t i1) {
       for (std::size_t i = i0; i < i1; ++i) {
@@ -524,7 +533,7 @@ class TrainableDecoder {
 
     // Backward: head -> final norm -> blocks in reverse.
     float* dhm = grow(dhm_, std::size_t(Nm * E));
-    frozen_backward_input(head_, logits, Nm, dhm, false, *pool_);
+    frozen_backward_input(head_, logits, Nm, dhm, false, *pool_, opt_.compute);
     float* dx = grow(dx_, std::size_t(N * E));
     std::fill(dx, dx + N * E, 0.0f);
     float* dhf = grow(dhf_, std::size_t(N * E));
