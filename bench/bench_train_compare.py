@@ -25,9 +25,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
 
 VARIANTS = {
-    "nf4": [],
-    "nf4-ckpt": ["--checkpointing"],
-    "file": ["--base", "file"],
+    "nf4": ["--compute", "fp32"],
+    "nf4-bf16": ["--compute", "bf16"],
+    "nf4-ckpt": ["--compute", "fp32", "--checkpointing"],
+    "nf4-bf16-ckpt": ["--compute", "bf16", "--checkpointing"],
+    "file": ["--compute", "fp32", "--base", "file"],
 }
 
 
@@ -43,7 +45,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="ours: nf4 (default), nf4-ckpt, file")
+    ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="ours: nf4 (fp32, default), nf4-bf16, nf4-ckpt, nf4-bf16-ckpt, file")
     args = ap.parse_args()
     variants = args.variant or ["nf4"]
 

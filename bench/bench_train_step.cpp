@@ -8,7 +8,7 @@
 // NF4 conversion and training). bench/bench_train_compare.py runs both sides.
 //
 //   bench_train_step [--model M.gguf] [--threads 2] [--base nf4|file]
-//                    [--checkpointing] [--warmup 2] [--steps 5] [--seq-len 256]
+//                    [--compute bf16|fp32] [--checkpointing] [--warmup 2] [--steps 5] [--seq-len 256]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,7 +35,7 @@ double peak_rss_mb() {
 
 int main(int argc, char** argv) {
   using namespace qlora;
-  std::string model = QLORA_MODEL_DEFAULT, base = "nf4";
+  std::string model = QLORA_MODEL_DEFAULT, base = "nf4", compute = "fp32";
   int threads = 2, warmup = 2, steps = 5, seq = 256, rank = 16;
   bool ckpt = false;
   for (int i = 1; i < argc; ++i) {
@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     if (a == "--model") model = next();
     else if (a == "--threads") threads = std::atoi(next());
     else if (a == "--base") base = next();
+    else if (a == "--compute") compute = next();
     else if (a == "--checkpointing") ckpt = true;
     else if (a == "--warmup") warmup = std::atoi(next());
     else if (a == "--steps") steps = std::atoi(next());
@@ -76,6 +77,12 @@ int main(int argc, char** argv) {
   opt.storage = *storage;
   opt.gradient_checkpointing = ckpt;
   opt.pool = &pool;
+  auto comp = cpu::parse_compute(compute);
+  if (!comp) {
+    std::fprintf(stderr, "%s\n", comp.status().message().c_str());
+    return 2;
+  }
+  opt.compute = *comp;
   auto dec = train::TrainableDecoder::open(*f, opt);
   if (!dec) {
     std::fprintf(stderr, "%s\n", dec.status().message().c_str());
@@ -118,12 +125,13 @@ int main(int argc, char** argv) {
   const double med = sorted[sorted.size() / 2];
   double mean = 0;
   for (double t : times) mean += t / double(times.size());
-  std::printf("{\"bench\": \"train_lora_qlora\", \"model\": \"%s\", \"base\": \"%s\", \"checkpointing\": %s, "
+  std::printf("{\"bench\": \"train_lora_qlora\", \"model\": \"%s\", \"base\": \"%s\", \"compute\": \"%s\", \"checkpointing\": %s, "
               "\"batch\": 1, \"seq_len\": %d, \"answer_tokens\": %d, \"rank\": %d, \"trainable_params\": %zu, "
               "\"threads\": %d, \"warmup\": %d, \"steps\": %d, \"tokens_per_s\": %.2f, \"step_s\": %.4f, "
               "\"step_s_min\": %.4f, \"step_s_mean\": %.4f, \"peak_rss_mb\": %.1f, \"rss_after_load_mb\": %.1f, "
               "\"load_s\": %.2f, \"projection_mb\": %.1f, \"loss_first\": %.5f, \"loss_last\": %.5f}\n",
-              model.substr(model.find_last_of('/') + 1).c_str(), base.c_str(), ckpt ? "true" : "false", seq,
+              model.substr(model.find_last_of('/') + 1).c_str(), base.c_str(),
+              dec->compute() == cpu::Compute::kBF16 ? "bf16" : "fp32", ckpt ? "true" : "false", seq,
               seq / 2, rank, ad->params().size(), threads, warmup, steps, double(seq) / med, med, sorted.front(), mean,
               peak_rss_mb(), rss_after_load, load_s, double(dec->projection_bytes()) / 1e6, losses.front(),
               losses.back());
