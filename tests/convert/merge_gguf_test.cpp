@@ -54,6 +54,7 @@ double loss(const std::string& path, train::BaseStorage storage, const lora::Lor
   EXPECT_TRUE(f.is_ok());
   train::TrainableOptions o;
   o.storage = storage;
+  o.compute = cpu::Compute::kF32;  // the comparison is about weights, not product precision
   auto d = train::TrainableDecoder::open(*f, o);
   EXPECT_TRUE(d.is_ok()) << d.status().message();
   auto r = d->loss(tok, mask, ad);

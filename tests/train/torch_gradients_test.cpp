@@ -26,6 +26,7 @@ TEST_P(TorchGradients, LossAndEveryAdapterGradientMatch) {
   ASSERT_TRUE(f.is_ok()) << f.status().message();
   train::TrainableOptions o;
   o.storage = train::BaseStorage::kFileFormat;  // exact fp32 base, as torch holds it
+  o.compute = cpu::Compute::kF32;                // and fp32 products, as torch computes
   auto dec = train::TrainableDecoder::open(*f, o);
   ASSERT_TRUE(dec.is_ok()) << dec.status().message();
   const lora::LoraAdapter ad = test::golden_adapter(*g);
