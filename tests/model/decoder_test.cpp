@@ -20,6 +20,7 @@
 
 #include "qlora/convert/quantize_gguf.hpp"
 #include "qlora/io/gguf_writer.hpp"
+#include "qlora/model/softmax.hpp"
 
 namespace {
 

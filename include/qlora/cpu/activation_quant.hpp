@@ -25,6 +25,11 @@
 //   bsums exact. This is the reference algorithm (nearest_int is also RNE), so
 //   for finite inputs the blocks equal quantize_block's bit for bit (tested).
 //   Per-element error <= |d|/2 = amax/254.
+//   One variant (Q8KSign::kPositiveMax): llama.cpp's ggml_quantize_mat_q8_K_4x8,
+//   which quantizes the activations of its Q4_K repack gemm 4 rows at a time,
+//   takes the positive sign whenever +amax occurs in the block, wherever -amax
+//   is; everything else is the same. It differs from the reference only when
+//   both +amax and -amax occur and -amax comes first.
 #pragma once
 
 #include <cmath>
@@ -116,8 +121,15 @@ inline void quantize_act32(const float* x, std::int64_t K, std::uint8_t* row) {
   }
 }
 
+/// Which element's sign the Q8_K scale takes (see the header).
+enum class Q8KSign : std::uint8_t {
+  kFirstMax,     // the first element of largest magnitude (reference, quantize_row_q8_K)
+  kPositiveMax,  // +amax if present anywhere (ggml_quantize_mat_q8_K_4x8)
+};
+
 /// Quantize x[0, K) (K a multiple of 256) into K/256 Q8_K blocks.
-inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTraits<quant::format::Q8_K>::Block* out) {
+inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTraits<quant::format::Q8_K>::Block* out,
+                              Q8KSign sign_rule = Q8KSign::kFirstMax) {
   using QK = quant::FormatTraits<quant::format::Q8_K>;
   const std::int64_t nb = K / quant::kQK_K;
   for (std::int64_t b = 0; b < nb; ++b) {
@@ -135,12 +147,15 @@ inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTrait
       std::memset(&o, 0, sizeof o);
       continue;
     }
-    // The first element with |x| == amax gives the sign (reference tie rule).
-    float max = amax;
+    // The first element with |x| == amax gives the sign (reference tie rule);
+    // kPositiveMax: +amax if it occurs anywhere, else -amax.
+    float max = sign_rule == Q8KSign::kPositiveMax ? -amax : amax;
     const __m256 av = _mm256_set1_ps(amax);
     for (int k = 0; k < 32; ++k) {
       const __m256 v = _mm256_loadu_ps(xb + 8 * k);
-      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), av, _CMP_EQ_OQ));
+      const __m256 hit = sign_rule == Q8KSign::kPositiveMax ? _mm256_cmp_ps(v, av, _CMP_EQ_OQ)
+                                                            : _mm256_cmp_ps(_mm256_andnot_ps(sign, v), av, _CMP_EQ_OQ);
+      const int mask = _mm256_movemask_ps(hit);
       if (mask) {
         max = xb[8 * k + __builtin_ctz(unsigned(mask))];
         break;
@@ -167,6 +182,19 @@ inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTrait
     o.d = 1.0f / iscale;
 #else
     QK::quantize_block(xb, o);
+    if (sign_rule == Q8KSign::kPositiveMax && o.d > 0.0f) {
+      // d > 0: the reference took -amax's sign. If +amax occurs too, the scale
+      // flips sign, and round-to-nearest-even is symmetric, so every code does.
+      float amax = 0.0f;
+      for (int i = 0; i < quant::kQK_K; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+      bool has_pos_max = false;
+      for (int i = 0; i < quant::kQK_K; ++i) has_pos_max |= xb[i] == amax;
+      if (has_pos_max) {
+        o.d = -o.d;
+        for (auto& q : o.qs) q = std::int8_t(-q);
+        for (auto& bs : o.bsums) bs = std::int16_t(-bs);
+      }
+    }
 #endif
   }
 }

@@ -22,12 +22,33 @@
 // Results do not depend on the thread count (each output is computed by one
 // tile with a fixed summation order). Without AVX2+FMA, the scalar
 // FormatTraits<F>::dot_block row dot products are used, with f32 activations.
+//
+// Same results as llama.cpp, bit for bit. On quantized models llama.cpp's
+// greedy continuations are only reproducible if every activation is (one
+// last-bit difference can flip an 8-bit code of the next quantization and the
+// runs drift apart: cpu/vec_exp.hpp). Its CPU backend picks a kernel by
+// weight type and batch size N, and the kernels round differently, so we
+// pick the same float steps (TileArgs::accum, vec_dot_avx2.hpp):
+//   Q8_0, Q5_0: tinyBLAS (N >= 2) or ggml_vec_dot (N = 1): identical steps.
+//   Q4_K: the CPU_REPACK q4_K_8x8 kernels (llama.cpp repacks every Q4_K
+//     matrix with a multiple of 8 rows): activation rows in groups of 4 go
+//     through its gemm (Accum::kRepackGemm, activations quantized 4 rows at a
+//     time with Q8KSign::kPositiveMax), the last N % 4 rows (all of them when
+//     N < 4) through its gemv (Accum::kRepackGemv). (Matrices with other row
+//     counts llama.cpp does not repack; we use the same steps for them, which
+//     is then not bit-exact.)
+//   Q6_K: ggml_vec_dot_q6_K_q8_K for N < 8, the tiled K-quant matmul for
+//     N >= 8 (Accum::kTiled).
+// So unlike a plain kernel, row c of a batched product need not equal the
+// matrix-vector product of row c: it equals what llama.cpp computes for the
+// same batch.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "qlora/core/parallel_for.hpp"
@@ -118,6 +139,16 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
   using Kern = TileKernel<F>;
   const std::size_t w_stride = std::size_t(K / T::kBlockElems) * T::kBlockBytes;
 
+  // Which of llama.cpp's kernels we match, per activation row (header).
+  constexpr bool kQ4K = std::is_same_v<F, quant::format::Q4_K>;
+  constexpr bool kQ6K = std::is_same_v<F, quant::format::Q6_K>;
+  const std::int64_t n_gemm = kQ4K && N >= 4 ? N - N % 4 : 0;  // rows through the Q4_K repack gemm
+  auto accum_for = [&](std::int64_t c) {
+    if constexpr (kQ4K) return c < n_gemm ? Accum::kRepackGemm : Accum::kRepackGemv;
+    else if constexpr (kQ6K) return N >= 8 ? Accum::kTiled : Accum::kDefault;
+    else return Accum::kDefault;
+  };
+
   // 1. Activations in the kernel's dot type.
   const std::uint8_t* act;
   std::size_t a_stride;
@@ -133,7 +164,8 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         if constexpr (Kern::kAct == ActKind::kAct32)
           quantize_act32(X + c * std::size_t(K), K, buf + c * a_stride);
         else
-          quantize_act_q8_K(X + c * std::size_t(K), K, reinterpret_cast<QK::Block*>(buf + c * a_stride));
+          quantize_act_q8_K(X + c * std::size_t(K), K, reinterpret_cast<QK::Block*>(buf + c * a_stride),
+                            std::int64_t(c) < n_gemm ? Q8KSign::kPositiveMax : Q8KSign::kFirstMax);
       }
     };
     if (N >= 8) parallel_for(std::size_t(N), 4, quant_rows, pool);
@@ -152,6 +184,7 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
       const std::int64_t r0 = std::int64_t(ti) * R;
       const int rr = int(std::min<std::int64_t>(R, M - r0));
       TileArgs a{W + std::size_t(r0) * w_stride, w_stride, act, a_stride, K, Y + r0, M};
+      a.accum = accum_for(0);
       if (N == 1) {
         // Prefetch the next tile of this chunk while computing this one.
         if (ti + 1 < t1) {
@@ -163,10 +196,14 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         run_tile<Kern, kMatvecRows, 1>(rr, 1, a);
         continue;
       }
-      for (std::int64_t c0 = 0; c0 < N; c0 += kMatmulCols) {
-        const int cc = int(std::min<std::int64_t>(kMatmulCols, N - c0));
+      for (std::int64_t c0 = 0; c0 < N;) {
+        // Column tiles never straddle the Q4_K gemm/gemv boundary.
+        const std::int64_t c_end = c0 < n_gemm ? n_gemm : N;
+        const int cc = int(std::min<std::int64_t>(kMatmulCols, c_end - c0));
         a.a = act + std::size_t(c0) * a_stride;
         a.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
+        a.accum = accum_for(c0);
+        c0 += cc;
         run_tile<Kern, kMatmulRows, kMatmulCols>(rr, cc, a);
       }
     }

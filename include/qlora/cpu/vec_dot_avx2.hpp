@@ -63,6 +63,16 @@
 
 namespace qlora::cpu {
 
+/// Which of llama.cpp's kernels a tile reproduces the float steps of, where
+/// a weight type has more than one (see the K-quant sections below; which one
+/// llama.cpp runs depends on the batch size: matmul.hpp).
+enum class Accum : std::uint8_t {
+  kDefault,     // the format's ggml_vec_dot_* (for Q8_0/Q5_0 also tinyBLAS: same steps)
+  kRepackGemv,  // Q4_K: CPU_REPACK ggml_gemv_q4_K_8x8_q8_K
+  kRepackGemm,  // Q4_K: CPU_REPACK ggml_gemm_q4_K_8x8_q8_K
+  kTiled,       // Q6_K: the tiled K-quant matmul
+};
+
 /// Operands of one tile. Weight row r starts at w + r * w_stride; activation
 /// row c at a + c * a_stride (an Act32 row, a Q8_K block array, or f32).
 struct TileArgs {
@@ -79,6 +89,7 @@ struct TileArgs {
   // [pf + i * pf_step, pf + (i + 1) * pf_step).
   const std::uint8_t* pf = nullptr;
   std::size_t pf_step = 0;
+  Accum accum = Accum::kDefault;
 };
 
 namespace simd {
@@ -305,12 +316,61 @@ inline void tile_q4_1(const TileArgs& t) {
 }
 
 // ---------------------------------------------------------------------------
-// Q4_K x Q8_K. Per 32-element sub-block j: vpmaddubsw(code, a) (pairs <=
-// 2 * 15 * 127) then vpmaddwd/vpdpwssd by the 6-bit scale; per super-block
-// one FMA by d*da, and the min term dmin*da*sum_j m_j*(bsum_2j + bsum_2j+1)
-// from Q8_K's bsums (vpmaddwd), folded into lanes 0..3.
+// K-quant float epilogues. The integer part of a K-quant dot product is exact,
+// but llama.cpp turns it into floats differently per kernel, and which kernel
+// runs depends on the batch size (matmul.hpp). Lane layout used below for
+// those steps: one lane per tile output, vector g holding rows 2g and 2g+1
+// (lanes 0-3 and 4-7) by columns 0..3 — ggml's interleaved kernels also keep
+// one output per lane, so their per-output float steps become ours lane for
+// lane. Lanes of missing rows/columns (tile edges) hold zeros.
 // ---------------------------------------------------------------------------
 namespace detail {
+
+/// Lane i = the sum of the 8 int32 lanes of a[i] (exact; i < 8).
+inline __m256i lane_totals8(const __m256i (&a)[8]) {
+  const __m256i s01 = _mm256_hadd_epi32(a[0], a[1]), s23 = _mm256_hadd_epi32(a[2], a[3]);
+  const __m256i s45 = _mm256_hadd_epi32(a[4], a[5]), s67 = _mm256_hadd_epi32(a[6], a[7]);
+  const __m256i q0 = _mm256_hadd_epi32(s01, s23);  // a0..a3: low-half sums | high-half sums
+  const __m256i q1 = _mm256_hadd_epi32(s45, s67);  // a4..a7
+  return _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
+}
+
+/// Output vector g of a tile: lane (r - 2g) * 4 + c = total of v[r][c].
+template <int R, int C>
+inline __m256i tile_totals(const __m256i (&v)[R][C], int g) {
+  __m256i a[8];
+  for (int h = 0; h < 2; ++h)
+    for (int c = 0; c < 4; ++c) {
+      const int r = 2 * g + h;
+      a[4 * h + c] = (r < R && c < C) ? v[r < R ? r : 0][c < C ? c : 0] : _mm256_setzero_si256();
+    }
+  return lane_totals8(a);
+}
+
+/// [x(2g) x4 | x(2g+1) x4]: a per-row value in the output-lane layout.
+template <int R>
+inline __m256 rows_pair(const float (&x)[R], int g) {
+  const float lo = x[2 * g], hi = 2 * g + 1 < R ? x[2 * g + 1] : 0.0f;
+  return _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo));
+}
+
+/// [x(0..3) | x(0..3)]: a per-column value in the output-lane layout.
+template <int C>
+inline __m256 cols_pair(const float (&x)[C]) {
+  const __m128 v = _mm_setr_ps(x[0], C > 1 ? x[C > 1 ? 1 : 0] : 0.0f, C > 2 ? x[C > 2 ? 2 : 0] : 0.0f,
+                               C > 3 ? x[C > 3 ? 3 : 0] : 0.0f);
+  return _mm256_set_m128(v, v);
+}
+
+/// y[c * ldy + r] = lane (r - 2g) * 4 + c of out[g].
+template <int R, int C>
+inline void store_lanes(const TileArgs& t, const __m256 (&out)[(R + 1) / 2]) {
+  alignas(32) float o[(R + 1) / 2][8];
+  for (int g = 0; g < (R + 1) / 2; ++g) _mm256_store_ps(o[g], out[g]);
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = o[r / 2][(r & 1) * 4 + c];
+}
+
 /// Q4_K's 12 scale bytes -> 8 scales and 8 mins (bytes, 0..63).
 inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn) {
   std::uint32_t u0, u1, u2;
@@ -327,34 +387,89 @@ inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn
 }
 }  // namespace detail
 
-template <int R, int C>
-inline void tile_q4_K(const TileArgs& t) {
+// ---------------------------------------------------------------------------
+// Q4_K x Q8_K. Integer part, per 64 elements (sub-blocks 2p and 2p+1, one
+// 32-byte load of codes: low nibbles 2p, high 2p+1): vpmaddubsw(code, a)
+// (pairs <= 2 * 15 * 127) then vpmaddwd/vpdpwssd by the 6-bit scale; the
+// min term's integer per pair p is m_2p * B_2p + m_2p+1 * B_2p+1 with B the
+// activation's 32-element code sums (from Q8_K's bsums): one vpmaddwd lane.
+// Float part — llama.cpp runs Q4_K through its CPU_REPACK q4_K_8x8 kernels
+// (any Q4_K matrix whose row count is a multiple of 8), per output:
+//   S = fma(float(I), d * d_a, S),  Mn = fma(float(Imin), dmin * d_a, Mn),
+//   y = S - Mn  (S and Mn start at 0; d * d_a is one fp32 product),
+// with (I, Imin) the integer sums of a whole super-block in the gemv kernel
+// (Accum::kRepackGemv: rows taken one at a time) and of each 64-element pair
+// in the gemm kernel (Accum::kRepackGemm: groups of 4 activation rows).
+// ---------------------------------------------------------------------------
+template <int R, int C, Accum A>
+inline void tile_q4_K_order(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q4_K>::Block;
-  using A = quant::FormatTraits<quant::format::Q8_K>::Block;
+  using Q8K = quant::FormatTraits<quant::format::Q8_K>::Block;
+  constexpr int G = (R + 1) / 2;
+  constexpr bool kPerPair = A == Accum::kRepackGemm;
   const std::int64_t nb = t.K / quant::kQK_K;
   const B* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const A* ar[C];
-  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const A*>(t.a + c * t.a_stride);
-  __m256 acc[R][C];
-  zero_tile(acc);
+  const Q8K* ar[C];
+  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const Q8K*>(t.a + c * t.a_stride);
+  __m256 S[G], Mn[G];
+  for (int g = 0; g < G; ++g) S[g] = Mn[g] = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     prefetch_step(t, b);
     alignas(16) std::uint8_t sc[R][8];
     alignas(16) std::uint8_t mn[R][8];
-    for (int r = 0; r < R; ++r) detail::q4k_scales(wr[r][b].scales, sc[r], mn[r]);
+    float dw[R], dmin[R], da[C];
+    for (int r = 0; r < R; ++r) {
+      detail::q4k_scales(wr[r][b].scales, sc[r], mn[r]);
+      dw[r] = h2f(wr[r][b].d.bits);
+      dmin[r] = h2f(wr[r][b].dmin.bits);
+    }
+    for (int c = 0; c < C; ++c) da[c] = ar[c][b].d;
+    const __m256 da_v = detail::cols_pair(da);
+    __m256 dd[G], dm[G];  // d * d_a and dmin * d_a per output lane
+    __m256i mins2[G];     // [row 2g mins | row 2g+1 mins] as int16
+    for (int g = 0; g < G; ++g) {
+      dd[g] = _mm256_mul_ps(detail::rows_pair(dw, g), da_v);
+      dm[g] = _mm256_mul_ps(detail::rows_pair(dmin, g), da_v);
+      const __m128i lo = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[2 * g])));
+      const __m128i hi = 2 * g + 1 < R
+                             ? _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[2 * g + 1 < R ? 2 * g + 1 : 0])))
+                             : _mm_setzero_si128();
+      mins2[g] = _mm256_set_m128i(hi, lo);
+    }
+    // Activation 32-element sums as int16; word p of column c = (B_2p, B_2p+1).
+    // Transposed so that bsw[p] = [word p of columns 0..3].
+    __m128 bsw[4];
+    for (int c = 0; c < 4; ++c) {
+      if (c < C) {
+        const Q8K& a = ar[c < C ? c : 0][b];
+        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
+        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
+        bsw[c] = _mm_castsi128_ps(_mm_hadd_epi16(lo, hi));
+      } else {
+        bsw[c] = _mm_setzero_ps();
+      }
+    }
+    _MM_TRANSPOSE4_PS(bsw[0], bsw[1], bsw[2], bsw[3]);
     __m256i sumi[R][C];
+    __m256i imin[G];
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) sumi[r][c] = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j += 2) {
+    for (int g = 0; g < G; ++g) imin[g] = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {
+      const int j = 2 * p;
       __m256i qlo[R], qhi[R], slo[R], shi[R];
       for (int r = 0; r < R; ++r) {
-        const __m256i q = load256(wr[r][b].qs + 16 * j);
+        const __m256i q = load256(wr[r][b].qs + 32 * p);
         qlo[r] = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
         qhi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
         slo[r] = _mm256_set1_epi16(sc[r][j]);
         shi[r] = _mm256_set1_epi16(sc[r][j + 1]);
+      }
+      if constexpr (kPerPair) {
+        for (int r = 0; r < R; ++r)
+          for (int c = 0; c < C; ++c) sumi[r][c] = _mm256_setzero_si256();
       }
       for (int c = 0; c < C; ++c) {
         const __m256i y0 = load256(ar[c][b].qs + 32 * j);
@@ -364,46 +479,71 @@ inline void tile_q4_K(const TileArgs& t) {
           sumi[r][c] = dp_s16(sumi[r][c], _mm256_maddubs_epi16(qhi[r], y1), shi[r]);
         }
       }
+      const __m256i bpair = _mm256_broadcastsi128_si256(_mm_castps_si128(bsw[p]));
+      const __m256i pick = _mm256_setr_epi32(p, p, p, p, 4 + p, 4 + p, 4 + p, 4 + p);
+      for (int g = 0; g < G; ++g) {
+        const __m256i mi = _mm256_madd_epi16(_mm256_permutevar8x32_epi32(mins2[g], pick), bpair);
+        if constexpr (kPerPair) {
+          S[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), dd[g], S[g]);
+          Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mi), dm[g], Mn[g]);
+        } else {
+          imin[g] = _mm256_add_epi32(imin[g], mi);
+        }
+      }
     }
-    // Per super-block scales and the min term.
-    for (int c = 0; c < C; ++c) {
-      const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums));
-      const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums + 8));
-      const __m128i bs8 = _mm_hadd_epi16(bs_lo, bs_hi);  // sum per 32-element sub-block
-      const float da = ar[c][b].d;
-      for (int r = 0; r < R; ++r) {
-        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[r])));
-        const __m128i mi = _mm_madd_epi16(mins, bs8);
-        const float dd = h2f(wr[r][b].d.bits) * da;
-        const float dm = -h2f(wr[r][b].dmin.bits) * da;
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(dd), acc[r][c]);
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(mi)), _mm256_set1_ps(dm), acc[r][c]);
+    if constexpr (!kPerPair) {
+      for (int g = 0; g < G; ++g) {
+        S[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), dd[g], S[g]);
+        Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[g]), dm[g], Mn[g]);
       }
     }
   }
-  store_tile(t, acc);
+  __m256 out[G];
+  for (int g = 0; g < G; ++g) out[g] = _mm256_sub_ps(S[g], Mn[g]);
+  detail::store_lanes<R, C>(t, out);
+}
+
+template <int R, int C>
+inline void tile_q4_K(const TileArgs& t) {
+  if (t.accum == Accum::kRepackGemm) tile_q4_K_order<R, C, Accum::kRepackGemm>(t);
+  else tile_q4_K_order<R, C, Accum::kRepackGemv>(t);
 }
 
 // ---------------------------------------------------------------------------
 // Q6_K x Q8_K. u = stored 6-bit code (0..63): vpmaddubsw(u, a) pairs <=
 // 2 * 63 * 127 = 16002, then vpmaddwd/vpdpwssd by the int8 sub-block scale
 // (two scales per 32 elements: one per 128-bit half). The code offset -32
-// contributes -32 * sum_j sc_j * bsum_j, one vpmaddwd per super-block.
+// contributes -32 * sum_j sc_j * bsum_j, one vpmaddwd per super-block, which
+// starts the accumulator: int32 lane k then holds exactly what lane k of
+// ggml_vec_dot_q6_K_q8_K holds (elements 4k..4k+3 of every 32, and the
+// offset of bsum pair k). Float part, per the llama.cpp kernel that runs:
+//   Accum::kDefault (ggml_vec_dot_q6_K_q8_K, fewer than 8 activation rows):
+//     per lane acc = fma(float(lane), d * d_a, acc), then the 8-lane sum;
+//   Accum::kTiled (the tiled K-quant matmul, 8 or more rows):
+//     per output S = fma(float(I) * d, d_a, S), I the super-block's total.
+//     ggml's source multiplies by d_a and then adds; GCC's default
+//     -ffp-contract=fast fuses the two (its vector intrinsics are plain
+//     operators). Measured on SmolLM2's ffn_down: the fused form matches
+//     llama.cpp's output in 100% of elements, separate rounding in 56%.
 // ---------------------------------------------------------------------------
-template <int R, int C>
-inline void tile_q6_K(const TileArgs& t) {
+template <int R, int C, Accum A>
+inline void tile_q6_K_order(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q6_K>::Block;
-  using A = quant::FormatTraits<quant::format::Q8_K>::Block;
+  using Q8K = quant::FormatTraits<quant::format::Q8_K>::Block;
+  constexpr int G = (R + 1) / 2;
+  constexpr bool kTotal = A == Accum::kTiled;
   const std::int64_t nb = t.K / quant::kQK_K;
   const B* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const A* ar[C];
-  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const A*>(t.a + c * t.a_stride);
+  const Q8K* ar[C];
+  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const Q8K*>(t.a + c * t.a_stride);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m30 = _mm256_set1_epi8(0x30);
-  __m256 acc[R][C];
+  __m256 acc[R][C];  // kDefault: per (r, c) 8 lanes
+  __m256 S[G];       // kTiled: one lane per output
   zero_tile(acc);
+  for (int g = 0; g < G; ++g) S[g] = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     prefetch_step(t, b);
     __m128i sc8[R];
@@ -441,14 +581,29 @@ inline void tile_q6_K(const TileArgs& t) {
         }
       }
     }
-    for (int c = 0; c < C; ++c) {
-      const float da = ar[c][b].d;
-      for (int r = 0; r < R; ++r)
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(h2f(wr[r][b].d.bits) * da),
-                                    acc[r][c]);
+    float dw[R], da[C];
+    for (int r = 0; r < R; ++r) dw[r] = h2f(wr[r][b].d.bits);
+    for (int c = 0; c < C; ++c) da[c] = ar[c][b].d;
+    if constexpr (kTotal) {
+      const __m256 da_v = detail::cols_pair(da);
+      for (int g = 0; g < G; ++g) {
+        const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), detail::rows_pair(dw, g));
+        S[g] = _mm256_fmadd_ps(f, da_v, S[g]);
+      }
+    } else {
+      for (int c = 0; c < C; ++c)
+        for (int r = 0; r < R; ++r)
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(da[c] * dw[r]), acc[r][c]);
     }
   }
-  store_tile(t, acc);
+  if constexpr (kTotal) detail::store_lanes<R, C>(t, S);
+  else store_tile(t, acc);
+}
+
+template <int R, int C>
+inline void tile_q6_K(const TileArgs& t) {
+  if (t.accum == Accum::kTiled) tile_q6_K_order<R, C, Accum::kTiled>(t);
+  else tile_q6_K_order<R, C, Accum::kDefault>(t);
 }
 
 // ---------------------------------------------------------------------------
