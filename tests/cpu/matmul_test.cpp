@@ -303,12 +303,15 @@ void check_case(const TypeCase& tc, std::int64_t M, std::int64_t K, std::int64_t
     // Batch invariance (types whose llama.cpp kernels have it): row c of the
     // product equals the matvec of x_c, bit for bit.
     const bool invariant = tc.type != GgmlType::Q4_K && tc.type != GgmlType::Q6_K;
-    if (invariant) ASSERT_TRUE(cpu::matvec(std::uint32_t(tc.type), q.data(), M, K, x, y1.data(), pool)) << what;
+    if (invariant) {
+      ASSERT_TRUE(cpu::matvec(std::uint32_t(tc.type), q.data(), M, K, x, y1.data(), pool)) << what;
+    }
     for (std::int64_t r = 0; r < M; ++r) {
       const float y = Y[std::size_t(c * M + r)];
-      if (invariant)
+      if (invariant) {
         ASSERT_EQ(std::memcmp(&y, &y1[std::size_t(r)], sizeof y), 0)
             << what << " matmul row " << c << " != matvec at r=" << r << ": " << y << " vs " << y1[std::size_t(r)];
+      }
       if (peer_matched(tc.type)) {
         const float p = peer_dot(tc.type, q.data() + std::size_t(r) * row_bytes(tc.type, K), x, K, N, c);
         ASSERT_EQ(std::memcmp(&y, &p, sizeof y), 0)

@@ -70,7 +70,8 @@ inline __m512 exp16(__m512 x) {
   const __m512 mid = _mm512_fmadd_ps(_mm512_set1_ps(kC3), b, _mm512_set1_ps(kC2));
   const __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(kC1), b, _mm512_set1_ps(1.0f));
   const __m512 p = _mm512_fmadd_ps(_mm512_fmadd_ps(hi, u, mid), u, lo);
-  const __m512 res = _mm512_scalef_ps(p, n);
+  // (maskz with all lanes: the unmasked intrinsic trips GCC 12's -Wmaybe-uninitialized.)
+  const __m512 res = _mm512_maskz_scalef_ps(__mmask16(0xFFFF), p, n);
   // |n| > 192: the result under- or overflows whatever p is.
   const __mmask16 out = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
   if (out == 0) return res;
@@ -81,7 +82,9 @@ inline __m512 exp16(__m512 x) {
 
 /// Sum of 16 lanes in the order GCC's _mm512_reduce_add_ps uses (which ggml calls).
 inline float reduce16(__m512 v) {
-  const __m256 h = _mm256_add_ps(_mm512_extractf32x8_ps(v, 1), _mm512_castps512_ps256(v));
+  // (maskz extracts: GCC 12's plain ones trip -Wmaybe-uninitialized.)
+  const __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(__mmask8(0xFF), v, 1),
+                                 _mm512_maskz_extractf32x8_ps(__mmask8(0xFF), v, 0));
   __m128 s = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
