@@ -12,12 +12,13 @@
 //   in [-127, 127] (_mm256_cvtps_epi32 under the default MXCSR, like ggml's
 //   SIMD quantize_row_q8_0). Per-element error |x - d*q| <= d/2 = amax/254
 //   (plus one fp32 rounding of x*id). The exact integer sum of the 32 codes
-//   and s8 = d * sum / 8 (Q4_1's min term, spread over 8 lanes) are stored
+//   and s = fp16(amax/127 * sum) (ggml's block_q8_1 s: the fp32 scale before its
+//   fp16 rounding, times the code sum, rounded to fp16; Q4_1's min term) are stored
 //   too. (Q8_0/Q5_0 undo their weight offsets per int32 lane from the codes
 //   themselves, see vec_dot_avx2.hpp, and do not read `sum`.)
 //   Layout of one activation row of K elements, nb = K/32 blocks (SoA, so the
 //   kernels load codes with aligned 32-byte loads):
-//     [qs: K int8][d: nb float][sum: nb int32][s8: nb float], padded to 64 B.
+//     [qs: K int8][d: nb float][sum: nb int32][s: nb float], padded to 64 B.
 //
 // Q8_K (for Q4_K, Q6_K weights): the FormatTraits<Q8_K>::Block layout. The
 //   signed value of largest magnitude (first on ties) maps to -127, iscale =
@@ -59,13 +60,13 @@ struct Act32View {
   const std::int8_t* qs;
   const float* d;
   const std::int32_t* sum;
-  const float* s8;
+  const float* s;
   Act32View(const std::uint8_t* row, std::int64_t K) {
     const std::size_t nb = std::size_t(K / 32);
     qs = reinterpret_cast<const std::int8_t*>(row);
     d = reinterpret_cast<const float*>(row + K);
     sum = reinterpret_cast<const std::int32_t*>(row + K + 4 * nb);
-    s8 = reinterpret_cast<const float*>(row + K + 8 * nb);
+    s = reinterpret_cast<const float*>(row + K + 8 * nb);
   }
 };
 
@@ -76,7 +77,7 @@ inline void quantize_act32(const float* x, std::int64_t K, std::uint8_t* row) {
   auto* qs = reinterpret_cast<std::int8_t*>(row);
   auto* d = reinterpret_cast<float*>(row + K);
   auto* sum = reinterpret_cast<std::int32_t*>(row + K + 4 * nb);
-  auto* s8 = reinterpret_cast<float*>(row + K + 8 * nb);
+  auto* s_out = reinterpret_cast<float*>(row + K + 8 * nb);
   for (std::int64_t b = 0; b < nb; ++b) {
     const float* xb = x + 32 * b;
 #if defined(__AVX2__)
@@ -114,10 +115,10 @@ inline void quantize_act32(const float* x, std::int64_t K, std::uint8_t* row) {
       isum += v;
     }
 #endif
-    const float db = fp16_to_f32(f32_to_fp16(amax / 127.0f));  // ggml's fp16 scale
-    d[b] = db;
+    const float d32 = amax / 127.0f;
+    d[b] = fp16_to_f32(f32_to_fp16(d32));  // ggml's fp16 scale
     sum[b] = isum;
-    s8[b] = db * float(isum) * 0.125f;
+    s_out[b] = fp16_to_f32(f32_to_fp16(d32 * float(isum)));  // quantize_row_q8_1's s
   }
 }
 

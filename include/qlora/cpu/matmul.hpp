@@ -30,6 +30,7 @@
 // weight type and batch size N, and the kernels round differently, so we
 // pick the same float steps (TileArgs::accum, vec_dot_avx2.hpp):
 //   Q8_0, Q5_0: tinyBLAS (N >= 2) or ggml_vec_dot (N = 1): identical steps.
+//   Q4_1: ggml_vec_dot_q4_1_q8_1 for every N.
 //   Q4_K: the CPU_REPACK q4_K_8x8 kernels (llama.cpp repacks every Q4_K
 //     matrix with a multiple of 8 rows): activation rows in groups of 4 go
 //     through its gemm (Accum::kRepackGemm, activations quantized 4 rows at a

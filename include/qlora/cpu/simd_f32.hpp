@@ -52,18 +52,29 @@ enum class SumOrder {
 namespace simd_f32_detail {
 
 /// out[d] = the lane reduction of lanes[0..L)[d] for d < width (lanes[l]
-/// points at lane l's `width` partial sums).
+/// points at lane l's `width` partial sums), vectorised over d.
 inline void reduce_lanes(float* const* lanes, float* out, std::int64_t width, SumOrder order) {
-  for (std::int64_t d = 0; d < width; ++d) {
-    float s[8];
-    if constexpr (kGgmlLanes == 16) {
-      for (int i = 0; i < 8; ++i) s[i] = lanes[i + 8][d] + lanes[i][d];
-    } else {
-      for (int i = 0; i < 8; ++i) s[i] = lanes[i][d];
+  const bool pair_adjacent = kGgmlLanes == 8 && order == SumOrder::kSingleToken;  // (q0 + q1) + (q2 + q3)
+  std::int64_t d = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  for (; d + 8 <= width; d += 8) {
+    __m256 h[8];
+    for (int i = 0; i < 8; ++i) {
+      h[i] = _mm256_loadu_ps(lanes[i] + d);
+      if constexpr (kGgmlLanes == 16) h[i] = _mm256_add_ps(_mm256_loadu_ps(lanes[i + 8] + d), h[i]);
     }
-    const float q0 = s[4] + s[0], q1 = s[5] + s[1], q2 = s[6] + s[2], q3 = s[7] + s[3];
-    if (kGgmlLanes == 8 && order == SumOrder::kSingleToken) out[d] = (q0 + q1) + (q2 + q3);
-    else out[d] = (q0 + q2) + (q1 + q3);
+    __m256 q[4];
+    for (int i = 0; i < 4; ++i) q[i] = _mm256_add_ps(h[i + 4], h[i]);
+    const __m256 r = pair_adjacent ? _mm256_add_ps(_mm256_add_ps(q[0], q[1]), _mm256_add_ps(q[2], q[3]))
+                                   : _mm256_add_ps(_mm256_add_ps(q[0], q[2]), _mm256_add_ps(q[1], q[3]));
+    _mm256_storeu_ps(out + d, r);
+  }
+#endif
+  for (; d < width; ++d) {
+    float h[8];
+    for (int i = 0; i < 8; ++i) h[i] = kGgmlLanes == 16 ? lanes[i + 8 < kGgmlLanes ? i + 8 : i][d] + lanes[i][d] : lanes[i][d];
+    const float q0 = h[4] + h[0], q1 = h[5] + h[1], q2 = h[6] + h[2], q3 = h[7] + h[3];
+    out[d] = pair_adjacent ? (q0 + q1) + (q2 + q3) : (q0 + q2) + (q1 + q3);
   }
 }
 
@@ -139,8 +150,12 @@ inline void weighted_rows_f32(const float* p, const float* v, std::int64_t ldv, 
   using namespace simd_f32_detail;
   constexpr int L = kGgmlLanes;
   const int classes = order == SumOrder::kBatched ? L : 4 * L;  // rows j = c (mod classes) form chain c
-  scratch.assign(std::size_t(classes) * std::size_t(width), 0.0f);
+  // Only the chains that get a row are stored; the others are +0, the value
+  // ggml's untouched accumulators hold, read from one shared zero row.
+  const int used = n < classes ? int(n) : classes;
+  scratch.assign(std::size_t(used + 1) * std::size_t(width), 0.0f);
   float* acc = scratch.data();
+  const float* zero = acc + std::size_t(used) * std::size_t(width);
   auto cls = [&](int c) { return acc + std::size_t(c) * std::size_t(width); };
   for (std::int64_t j = 0; j < n; ++j) {
     float* a = cls(int(j % classes));
@@ -154,15 +169,19 @@ inline void weighted_rows_f32(const float* p, const float* v, std::int64_t ldv, 
 #endif
     for (; d < width; ++d) a[d] = __builtin_fmaf(pj, vr[d], a[d]);
   }
+  const float* lane_of[4 * 16];
+  for (int c = 0; c < classes; ++c) lane_of[c] = c < used ? cls(c) : zero;
   if (order == SumOrder::kSingleToken) {
-    // Lane l of accumulator k is class k*L + l: acc0 += acc2, acc1 += acc3, acc0 += acc1.
-    for (int l = 0; l < 2 * L; ++l)
-      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += cls(l + 2 * L)[d];
-    for (int l = 0; l < L; ++l)
-      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += cls(l + L)[d];
+    // Lane l of accumulator k is chain k*L + l: acc0 += acc2, acc1 += acc3,
+    // acc0 += acc1. A chain >= used is +0 and so is every chain above it;
+    // adding the zero row keeps x + 0 (which turns -0 into +0) as ggml does.
+    for (int l = 0; l < 2 * L && l < used; ++l)
+      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += lane_of[l + 2 * L][d];
+    for (int l = 0; l < L && l < used; ++l)
+      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += lane_of[l + L][d];
   }
   float* lanes[16];
-  for (int l = 0; l < L; ++l) lanes[l] = cls(l);
+  for (int l = 0; l < L; ++l) lanes[l] = const_cast<float*>(lane_of[l]);
   reduce_lanes(lanes, out, width, order);
 }
 

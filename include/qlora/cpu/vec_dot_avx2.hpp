@@ -270,52 +270,6 @@ inline void tile_q5_0(const TileArgs& t) {
 }
 
 // ---------------------------------------------------------------------------
-// Q4_1 x Act32: value = d*q + m, so dot = d*da*sum(q*a) + m*(da*sum(a)).
-// The min term is added to all 8 lanes as m * (da*sum/8) (s8 in Act32), so
-// the final horizontal sum restores it. maddubs pairs <= 2 * 15 * 127.
-// ---------------------------------------------------------------------------
-template <int R, int C>
-inline void tile_q4_1(const TileArgs& t) {
-  using namespace simd;
-  using B = quant::FormatTraits<quant::format::Q4_1>::Block;
-  const std::int64_t nb = t.K / 32;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const std::int8_t* aq[C];
-  const float* ad[C];
-  const float* as8[C];
-  for (int c = 0; c < C; ++c) {
-    const Act32View v(t.a + c * t.a_stride, t.K);
-    aq[c] = v.qs;
-    ad[c] = v.d;
-    as8[c] = v.s8;
-  }
-  __m256 acc[R][C];
-  zero_tile(acc);
-  for (std::int64_t b = 0; b < nb; ++b) {
-    prefetch_step(t, b);
-    __m256i wu[R];
-    __m256 dw[R], mw[R];
-    for (int r = 0; r < R; ++r) {
-      wu[r] = nibbles32(wr[r][b].qs);
-      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
-      mw[r] = _mm256_set1_ps(h2f(wr[r][b].m.bits));
-    }
-    for (int c = 0; c < C; ++c) {
-      const __m256i y = load256(aq[c] + 32 * b);
-      const __m256 da = _mm256_set1_ps(ad[c][b]);
-      const __m256 s8 = _mm256_set1_ps(as8[c][b]);
-      for (int r = 0; r < R; ++r) {
-        const __m256i s = dp_u8s8(_mm256_setzero_si256(), wu[r], y);
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
-        acc[r][c] = _mm256_fmadd_ps(mw[r], s8, acc[r][c]);
-      }
-    }
-  }
-  store_tile(t, acc);
-}
-
-// ---------------------------------------------------------------------------
 // K-quant float epilogues. The integer part of a K-quant dot product is exact,
 // but llama.cpp turns it into floats differently per kernel, and which kernel
 // runs depends on the batch size (matmul.hpp). Lane layout used below for
@@ -386,6 +340,65 @@ inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn
   std::memcpy(mn + 4, &m_hi, 4);
 }
 }  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Q4_1 x Act32: value = d*q + m, so dot = d*da*sum(q*a) + m*(da*sum(a)).
+// llama.cpp (ggml_vec_dot_q4_1_q8_1, for every batch size: llamafile has no
+// Q4_1 path) keeps the two terms apart: 8 lanes of fma(float(lane),
+// d * d_a, acc) for the codes, and a scalar summs = fma(m, s_a, summs) for
+// the mins (s_a = the activation block's fp16 d*sum, Act32View::s; the source
+// writes summs += m * s, which GCC fuses: vfmadd231ss in the library), then
+// y = hsum8(acc) + summs. The summs chains run one lane per output (the
+// K-quant lane layout, detail::rows_pair/cols_pair). maddubs pairs <= 2*15*127.
+// ---------------------------------------------------------------------------
+template <int R, int C>
+inline void tile_q4_1(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q4_1>::Block;
+  constexpr int G = (R + 1) / 2;
+  const std::int64_t nb = t.K / 32;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  const float* as[C];
+  for (int c = 0; c < C; ++c) {
+    const Act32View v(t.a + c * t.a_stride, t.K);
+    aq[c] = v.qs;
+    ad[c] = v.d;
+    as[c] = v.s;
+  }
+  __m256 acc[R][C];
+  __m256 summs[G];
+  zero_tile(acc);
+  for (int g = 0; g < G; ++g) summs[g] = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    __m256i wu[R];
+    __m256 dw[R];
+    float mw[R], sa[C];
+    for (int r = 0; r < R; ++r) {
+      wu[r] = nibbles32(wr[r][b].qs);
+      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
+      mw[r] = h2f(wr[r][b].m.bits);
+    }
+    for (int c = 0; c < C; ++c) sa[c] = as[c][b];
+    const __m256 sa_v = detail::cols_pair(sa);
+    for (int g = 0; g < G; ++g) summs[g] = _mm256_fmadd_ps(detail::rows_pair(mw, g), sa_v, summs[g]);
+    for (int c = 0; c < C; ++c) {
+      const __m256i y = load256(aq[c] + 32 * b);
+      const __m256 da = _mm256_set1_ps(ad[c][b]);
+      for (int r = 0; r < R; ++r) {
+        const __m256i s = dp_u8s8(_mm256_setzero_si256(), wu[r], y);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(s), acc[r][c]);
+      }
+    }
+  }
+  alignas(32) float sm[G][8];
+  for (int g = 0; g < G; ++g) _mm256_store_ps(sm[g], summs[g]);
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = hsum(acc[r][c]) + sm[r / 2][(r & 1) * 4 + c];
+}
 
 // ---------------------------------------------------------------------------
 // Q4_K x Q8_K. Integer part, per 64 elements (sub-blocks 2p and 2p+1, one
