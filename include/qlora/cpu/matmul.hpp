@@ -28,7 +28,7 @@
 // last-bit difference can flip an 8-bit code of the next quantization and the
 // runs drift apart: cpu/vec_exp.hpp). Its CPU backend picks a kernel by
 // weight type and batch size N, and the kernels round differently, so we
-// pick the same float steps (TileArgs::accum, vec_dot_avx2.hpp):
+// pick the same float steps (the tiles' Accum parameter, vec_dot_avx2.hpp):
 //   Q8_0, Q5_0: tinyBLAS (N >= 2) or ggml_vec_dot (N = 1): identical steps.
 //   Q4_1: ggml_vec_dot_q4_1_q8_1 for every N.
 //   Q4_K: the CPU_REPACK q4_K_8x8 kernels (llama.cpp repacks every Q4_K
@@ -121,16 +121,32 @@ inline constexpr int kMatmulRows = 2;
 inline constexpr int kMatmulCols = 4;
 #endif
 
-/// Run Kern::tile<rr, cc> for rr <= R, cc <= C chosen at run time (tails).
-template <class Kern, int R, int C>
+/// Run Kern::tile<rr, cc, A> for rr <= R, cc <= C chosen at run time (tails).
+template <class Kern, int R, int C, Accum A>
 inline void run_tile(int rr, int cc, const TileArgs& t) {
   if constexpr (R > 1) {
-    if (rr < R) return run_tile<Kern, R - 1, C>(rr, cc, t);
+    if (rr < R) return run_tile<Kern, R - 1, C, A>(rr, cc, t);
   }
   if constexpr (C > 1) {
-    if (cc < C) return run_tile<Kern, R, C - 1>(rr, cc, t);
+    if (cc < C) return run_tile<Kern, R, C - 1, A>(rr, cc, t);
   }
-  Kern::template tile<R, C>(t);
+  Kern::template tile<R, C, A>(t);
+}
+
+/// fn(std::integral_constant<Accum, a>) for the run-time order `a`, among
+/// the orders weight format F has (matmul.hpp's header).
+template <class F, class Fn>
+inline void with_accum(Accum a, Fn&& fn) {
+  using IC = std::integral_constant<Accum, Accum::kDefault>;
+  if constexpr (std::is_same_v<F, quant::format::Q4_K>) {
+    if (a == Accum::kRepackGemm) return fn(std::integral_constant<Accum, Accum::kRepackGemm>{});
+    return fn(std::integral_constant<Accum, Accum::kRepackGemv>{});
+  } else if constexpr (std::is_same_v<F, quant::format::Q6_K>) {
+    if (a == Accum::kTiled) return fn(std::integral_constant<Accum, Accum::kTiled>{});
+    return fn(IC{});
+  } else {
+    return fn(IC{});
+  }
 }
 
 template <class F>
@@ -185,7 +201,6 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
       const std::int64_t r0 = std::int64_t(ti) * R;
       const int rr = int(std::min<std::int64_t>(R, M - r0));
       TileArgs a{W + std::size_t(r0) * w_stride, w_stride, act, a_stride, K, Y + r0, M};
-      a.accum = accum_for(0);
       if (N == 1) {
         // Prefetch the next tile of this chunk while computing this one.
         if (ti + 1 < t1) {
@@ -194,7 +209,7 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
           a.pf = a.w + std::size_t(R) * w_stride;
           a.pf_step = steps > 0 ? (std::size_t(R) * w_stride + std::size_t(steps) - 1) / std::size_t(steps) : 0;
         }
-        run_tile<Kern, kMatvecRows, 1>(rr, 1, a);
+        with_accum<F>(accum_for(0), [&](auto A) { run_tile<Kern, kMatvecRows, 1, A.value>(rr, 1, a); });
         continue;
       }
       for (std::int64_t c0 = 0; c0 < N;) {
@@ -203,9 +218,8 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         const int cc = int(std::min<std::int64_t>(kMatmulCols, c_end - c0));
         a.a = act + std::size_t(c0) * a_stride;
         a.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
-        a.accum = accum_for(c0);
+        with_accum<F>(accum_for(c0), [&](auto A) { run_tile<Kern, kMatmulRows, kMatmulCols, A.value>(rr, cc, a); });
         c0 += cc;
-        run_tile<Kern, kMatmulRows, kMatmulCols>(rr, cc, a);
       }
     }
   }, pool);

@@ -65,7 +65,8 @@ namespace qlora::cpu {
 
 /// Which of llama.cpp's kernels a tile reproduces the float steps of, where
 /// a weight type has more than one (see the K-quant sections below; which one
-/// llama.cpp runs depends on the batch size: matmul.hpp).
+/// llama.cpp runs depends on the batch size: matmul.hpp). A template
+/// parameter of the tiles, so each order is its own straight-line kernel.
 enum class Accum : std::uint8_t {
   kDefault,     // the format's ggml_vec_dot_* (for Q8_0/Q5_0 also tinyBLAS: same steps)
   kRepackGemv,  // Q4_K: CPU_REPACK ggml_gemv_q4_K_8x8_q8_K
@@ -89,7 +90,6 @@ struct TileArgs {
   // [pf + i * pf_step, pf + (i + 1) * pf_step).
   const std::uint8_t* pf = nullptr;
   std::size_t pf_step = 0;
-  Accum accum = Accum::kDefault;
 };
 
 namespace simd {
@@ -270,15 +270,20 @@ inline void tile_q5_0(const TileArgs& t) {
 }
 
 // ---------------------------------------------------------------------------
-// K-quant float epilogues. The integer part of a K-quant dot product is exact,
-// but llama.cpp turns it into floats differently per kernel, and which kernel
-// runs depends on the batch size (matmul.hpp). Lane layout used below for
-// those steps: one lane per tile output, vector g holding rows 2g and 2g+1
-// (lanes 0-3 and 4-7) by columns 0..3 — ggml's interleaved kernels also keep
-// one output per lane, so their per-output float steps become ours lane for
-// lane. Lanes of missing rows/columns (tile edges) hold zeros.
+// Per-output float steps. The integer part of a K-quant (and Q4_1's min
+// term) is exact, but llama.cpp turns it into floats per output, differently
+// per kernel — and which kernel runs depends on the batch size (matmul.hpp).
+// Those steps run here with one tile output per vector lane ("out lanes"):
+//   C == 1 (matvec): lane r of a single vector;
+//   C > 1: vector g holds rows 2g and 2g+1 (lanes 0-3 and 4-7) by columns 0..3.
+// ggml's interleaved kernels also keep one output per lane, so their
+// per-output float steps become ours lane for lane. Lanes of missing
+// rows/columns (tile edges) hold zeros.
 // ---------------------------------------------------------------------------
 namespace detail {
+
+template <int R, int C>
+inline constexpr int kOutVecs = C == 1 ? 1 : (R + 1) / 2;
 
 /// Lane i = the sum of the 8 int32 lanes of a[i] (exact; i < 8).
 inline __m256i lane_totals8(const __m256i (&a)[8]) {
@@ -289,40 +294,64 @@ inline __m256i lane_totals8(const __m256i (&a)[8]) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
 }
 
-/// Output vector g of a tile: lane (r - 2g) * 4 + c = total of v[r][c].
+/// Lane i = the sum of the 8 int32 lanes of a[i] for i < 4; lanes 4..7 zero.
+inline __m256i lane_totals4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+  const __m256i q = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+  return _mm256_zextsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+}
+
+/// Out-lane vector g of the totals of v[r][c] (each an 8-lane int32 vector).
 template <int R, int C>
 inline __m256i tile_totals(const __m256i (&v)[R][C], int g) {
-  __m256i a[8];
-  for (int h = 0; h < 2; ++h)
-    for (int c = 0; c < 4; ++c) {
-      const int r = 2 * g + h;
-      a[4 * h + c] = (r < R && c < C) ? v[r < R ? r : 0][c < C ? c : 0] : _mm256_setzero_si256();
-    }
-  return lane_totals8(a);
+  const __m256i z = _mm256_setzero_si256();
+  if constexpr (C == 1) {
+    static_assert(R <= 4, "matvec out lanes hold at most 4 rows here");
+    return lane_totals4(v[0][0], R > 1 ? v[R > 1 ? 1 : 0][0] : z, R > 2 ? v[R > 2 ? 2 : 0][0] : z,
+                        R > 3 ? v[R > 3 ? 3 : 0][0] : z);
+  } else {
+    __m256i a[8];
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < 4; ++c) {
+        const int r = 2 * g + h;
+        a[4 * h + c] = (r < R && c < C) ? v[r < R ? r : 0][c < C ? c : 0] : z;
+      }
+    return lane_totals8(a);
+  }
 }
 
-/// [x(2g) x4 | x(2g+1) x4]: a per-row value in the output-lane layout.
-template <int R>
-inline __m256 rows_pair(const float (&x)[R], int g) {
-  const float lo = x[2 * g], hi = 2 * g + 1 < R ? x[2 * g + 1] : 0.0f;
-  return _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo));
-}
-
-/// [x(0..3) | x(0..3)]: a per-column value in the output-lane layout.
-template <int C>
-inline __m256 cols_pair(const float (&x)[C]) {
-  const __m128 v = _mm_setr_ps(x[0], C > 1 ? x[C > 1 ? 1 : 0] : 0.0f, C > 2 ? x[C > 2 ? 2 : 0] : 0.0f,
-                               C > 3 ? x[C > 3 ? 3 : 0] : 0.0f);
-  return _mm256_set_m128(v, v);
-}
-
-/// y[c * ldy + r] = lane (r - 2g) * 4 + c of out[g].
+/// A per-row value x[r] in out-lane vector g.
 template <int R, int C>
-inline void store_lanes(const TileArgs& t, const __m256 (&out)[(R + 1) / 2]) {
-  alignas(32) float o[(R + 1) / 2][8];
-  for (int g = 0; g < (R + 1) / 2; ++g) _mm256_store_ps(o[g], out[g]);
+inline __m256 rows_vec(const float (&x)[R], int g) {
+  auto at = [&](int r) { return r < R ? x[r < R ? r : 0] : 0.0f; };
+  if constexpr (C == 1) return _mm256_setr_ps(at(0), at(1), at(2), at(3), 0.0f, 0.0f, 0.0f, 0.0f);
+  else return _mm256_set_m128(_mm_set1_ps(at(2 * g + 1)), _mm_set1_ps(at(2 * g)));
+}
+
+/// A per-column value x[c] in the out lanes (the same for every vector).
+template <int C>
+inline __m256 cols_vec(const float (&x)[C]) {
+  if constexpr (C == 1) {
+    return _mm256_set1_ps(x[0]);
+  } else {
+    auto at = [&](int c) { return c < C ? x[c < C ? c : 0] : 0.0f; };
+    const __m128 v = _mm_setr_ps(at(0), at(1), at(2), at(3));
+    return _mm256_set_m128(v, v);
+  }
+}
+
+/// y[c * ldy + r] = the out lane of (r, c).
+template <int R, int C>
+inline void store_lanes(const TileArgs& t, const __m256 (&out)[kOutVecs<R, C>]) {
+  alignas(32) float o[kOutVecs<R, C>][8];
+  for (int g = 0; g < kOutVecs<R, C>; ++g) _mm256_store_ps(o[g], out[g]);
   for (int c = 0; c < C; ++c)
-    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = o[r / 2][(r & 1) * 4 + c];
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = C == 1 ? o[0][r] : o[r / 2][(r & 1) * 4 + c];
+}
+
+/// The out-lane value at (r, c) of a stored out-lane vector set.
+template <int R, int C>
+inline float lane_at(const float (&o)[kOutVecs<R, C>][8], int r, int c) {
+  return C == 1 ? o[0][r] : o[r / 2][(r & 1) * 4 + c];
 }
 
 /// Q4_K's 12 scale bytes -> 8 scales and 8 mins (bytes, 0..63).
@@ -348,14 +377,14 @@ inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn
 // d * d_a, acc) for the codes, and a scalar summs = fma(m, s_a, summs) for
 // the mins (s_a = the activation block's fp16 d*sum, Act32View::s; the source
 // writes summs += m * s, which GCC fuses: vfmadd231ss in the library), then
-// y = hsum8(acc) + summs. The summs chains run one lane per output (the
-// K-quant lane layout, detail::rows_pair/cols_pair). maddubs pairs <= 2*15*127.
+// y = hsum8(acc) + summs. The summs chains run in out lanes (one lane per
+// output, see "Per-output float steps" above). maddubs pairs <= 2*15*127.
 // ---------------------------------------------------------------------------
 template <int R, int C>
 inline void tile_q4_1(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q4_1>::Block;
-  constexpr int G = (R + 1) / 2;
+  constexpr int G = detail::kOutVecs<R, C>;
   const std::int64_t nb = t.K / 32;
   const B* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
@@ -383,8 +412,8 @@ inline void tile_q4_1(const TileArgs& t) {
       mw[r] = h2f(wr[r][b].m.bits);
     }
     for (int c = 0; c < C; ++c) sa[c] = as[c][b];
-    const __m256 sa_v = detail::cols_pair(sa);
-    for (int g = 0; g < G; ++g) summs[g] = _mm256_fmadd_ps(detail::rows_pair(mw, g), sa_v, summs[g]);
+    const __m256 sa_v = detail::cols_vec(sa);
+    for (int g = 0; g < G; ++g) summs[g] = _mm256_fmadd_ps(detail::rows_vec<R, C>(mw, g), sa_v, summs[g]);
     for (int c = 0; c < C; ++c) {
       const __m256i y = load256(aq[c] + 32 * b);
       const __m256 da = _mm256_set1_ps(ad[c][b]);
@@ -397,7 +426,7 @@ inline void tile_q4_1(const TileArgs& t) {
   alignas(32) float sm[G][8];
   for (int g = 0; g < G; ++g) _mm256_store_ps(sm[g], summs[g]);
   for (int c = 0; c < C; ++c)
-    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = hsum(acc[r][c]) + sm[r / 2][(r & 1) * 4 + c];
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = hsum(acc[r][c]) + detail::lane_at<R, C>(sm, r, c);
 }
 
 // ---------------------------------------------------------------------------
@@ -414,12 +443,49 @@ inline void tile_q4_1(const TileArgs& t) {
 // (Accum::kRepackGemv: rows taken one at a time) and of each 64-element pair
 // in the gemm kernel (Accum::kRepackGemm: groups of 4 activation rows).
 // ---------------------------------------------------------------------------
+namespace detail {
+/// Q4_K's min-term integers for the out lanes of an R x C tile, per 64-element
+/// pair p: m_2p * B_2p + m_2p+1 * B_2p+1 (m the row's 6-bit mins, B the
+/// column's 32-element code sums) — one vpmaddwd lane of (mins, B) as int16.
+template <int R, int C>
+struct Q4KMins {
+  static constexpr int G = kOutVecs<R, C>;
+  __m256i lanes[4][G];  // [p][g]
+
+  Q4KMins(const std::uint8_t (&mn)[R][8], const __m128i (&bs8)[C]) {
+    __m128i mins16[R];
+    for (int r = 0; r < R; ++r) mins16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[r])));
+    if constexpr (C == 1) {
+      // Lane p of madd(mins_r, B) is row r's pair-p integer: transpose rows x pairs.
+      __m128 m[4];
+      for (int r = 0; r < 4; ++r) m[r] = r < R ? _mm_castsi128_ps(_mm_madd_epi16(mins16[r < R ? r : 0], bs8[0])) : _mm_setzero_ps();
+      _MM_TRANSPOSE4_PS(m[0], m[1], m[2], m[3]);
+      for (int p = 0; p < 4; ++p) lanes[p][0] = _mm256_zextsi128_si256(_mm_castps_si128(m[p]));
+    } else {
+      // Pair words (B_2p, B_2p+1) of columns 0..3, transposed: bw[p] = [word p of each column].
+      __m128 bw[4];
+      for (int c = 0; c < 4; ++c) bw[c] = c < C ? _mm_castsi128_ps(bs8[c < C ? c : 0]) : _mm_setzero_ps();
+      _MM_TRANSPOSE4_PS(bw[0], bw[1], bw[2], bw[3]);
+      for (int g = 0; g < G; ++g) {
+        const __m256i rows = _mm256_set_m128i(2 * g + 1 < R ? mins16[2 * g + 1 < R ? 2 * g + 1 : 0] : _mm_setzero_si128(),
+                                              mins16[2 * g]);
+        for (int p = 0; p < 4; ++p) {
+          const __m256i pick = _mm256_setr_epi32(p, p, p, p, 4 + p, 4 + p, 4 + p, 4 + p);
+          lanes[p][g] = _mm256_madd_epi16(_mm256_permutevar8x32_epi32(rows, pick),
+                                          _mm256_broadcastsi128_si256(_mm_castps_si128(bw[p])));
+        }
+      }
+    }
+  }
+};
+}  // namespace detail
+
 template <int R, int C, Accum A>
 inline void tile_q4_K_order(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q4_K>::Block;
   using Q8K = quant::FormatTraits<quant::format::Q8_K>::Block;
-  constexpr int G = (R + 1) / 2;
+  constexpr int G = detail::kOutVecs<R, C>;
   constexpr bool kPerPair = A == Accum::kRepackGemm;
   const std::int64_t nb = t.K / quant::kQK_K;
   const B* wr[R];
@@ -438,38 +504,22 @@ inline void tile_q4_K_order(const TileArgs& t) {
       dw[r] = h2f(wr[r][b].d.bits);
       dmin[r] = h2f(wr[r][b].dmin.bits);
     }
-    for (int c = 0; c < C; ++c) da[c] = ar[c][b].d;
-    const __m256 da_v = detail::cols_pair(da);
-    __m256 dd[G], dm[G];  // d * d_a and dmin * d_a per output lane
-    __m256i mins2[G];     // [row 2g mins | row 2g+1 mins] as int16
+    __m128i bs8[C];  // activation 32-element code sums, int16
+    for (int c = 0; c < C; ++c) {
+      da[c] = ar[c][b].d;
+      bs8[c] = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums)),
+                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums + 8)));
+    }
+    const __m256 da_v = detail::cols_vec(da);
+    __m256 dd[G], dm[G];  // d * d_a and dmin * d_a per out lane
     for (int g = 0; g < G; ++g) {
-      dd[g] = _mm256_mul_ps(detail::rows_pair(dw, g), da_v);
-      dm[g] = _mm256_mul_ps(detail::rows_pair(dmin, g), da_v);
-      const __m128i lo = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[2 * g])));
-      const __m128i hi = 2 * g + 1 < R
-                             ? _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[2 * g + 1 < R ? 2 * g + 1 : 0])))
-                             : _mm_setzero_si128();
-      mins2[g] = _mm256_set_m128i(hi, lo);
+      dd[g] = _mm256_mul_ps(detail::rows_vec<R, C>(dw, g), da_v);
+      dm[g] = _mm256_mul_ps(detail::rows_vec<R, C>(dmin, g), da_v);
     }
-    // Activation 32-element sums as int16; word p of column c = (B_2p, B_2p+1).
-    // Transposed so that bsw[p] = [word p of columns 0..3].
-    __m128 bsw[4];
-    for (int c = 0; c < 4; ++c) {
-      if (c < C) {
-        const Q8K& a = ar[c < C ? c : 0][b];
-        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums));
-        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8));
-        bsw[c] = _mm_castsi128_ps(_mm_hadd_epi16(lo, hi));
-      } else {
-        bsw[c] = _mm_setzero_ps();
-      }
-    }
-    _MM_TRANSPOSE4_PS(bsw[0], bsw[1], bsw[2], bsw[3]);
+    const detail::Q4KMins<R, C> mins(mn, bs8);
     __m256i sumi[R][C];
-    __m256i imin[G];
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) sumi[r][c] = _mm256_setzero_si256();
-    for (int g = 0; g < G; ++g) imin[g] = _mm256_setzero_si256();
     for (int p = 0; p < 4; ++p) {
       const int j = 2 * p;
       __m256i qlo[R], qhi[R], slo[R], shi[R];
@@ -492,22 +542,19 @@ inline void tile_q4_K_order(const TileArgs& t) {
           sumi[r][c] = dp_s16(sumi[r][c], _mm256_maddubs_epi16(qhi[r], y1), shi[r]);
         }
       }
-      const __m256i bpair = _mm256_broadcastsi128_si256(_mm_castps_si128(bsw[p]));
-      const __m256i pick = _mm256_setr_epi32(p, p, p, p, 4 + p, 4 + p, 4 + p, 4 + p);
-      for (int g = 0; g < G; ++g) {
-        const __m256i mi = _mm256_madd_epi16(_mm256_permutevar8x32_epi32(mins2[g], pick), bpair);
-        if constexpr (kPerPair) {
+      if constexpr (kPerPair) {
+        for (int g = 0; g < G; ++g) {
           S[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), dd[g], S[g]);
-          Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mi), dm[g], Mn[g]);
-        } else {
-          imin[g] = _mm256_add_epi32(imin[g], mi);
+          Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins.lanes[p][g]), dm[g], Mn[g]);
         }
       }
     }
     if constexpr (!kPerPair) {
       for (int g = 0; g < G; ++g) {
+        const __m256i imin = _mm256_add_epi32(_mm256_add_epi32(mins.lanes[0][g], mins.lanes[1][g]),
+                                              _mm256_add_epi32(mins.lanes[2][g], mins.lanes[3][g]));
         S[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), dd[g], S[g]);
-        Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[g]), dm[g], Mn[g]);
+        Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin), dm[g], Mn[g]);
       }
     }
   }
@@ -516,11 +563,6 @@ inline void tile_q4_K_order(const TileArgs& t) {
   detail::store_lanes<R, C>(t, out);
 }
 
-template <int R, int C>
-inline void tile_q4_K(const TileArgs& t) {
-  if (t.accum == Accum::kRepackGemm) tile_q4_K_order<R, C, Accum::kRepackGemm>(t);
-  else tile_q4_K_order<R, C, Accum::kRepackGemv>(t);
-}
 
 // ---------------------------------------------------------------------------
 // Q6_K x Q8_K. u = stored 6-bit code (0..63): vpmaddubsw(u, a) pairs <=
@@ -544,7 +586,7 @@ inline void tile_q6_K_order(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q6_K>::Block;
   using Q8K = quant::FormatTraits<quant::format::Q8_K>::Block;
-  constexpr int G = (R + 1) / 2;
+  constexpr int G = detail::kOutVecs<R, C>;
   constexpr bool kTotal = A == Accum::kTiled;
   const std::int64_t nb = t.K / quant::kQK_K;
   const B* wr[R];
@@ -598,9 +640,9 @@ inline void tile_q6_K_order(const TileArgs& t) {
     for (int r = 0; r < R; ++r) dw[r] = h2f(wr[r][b].d.bits);
     for (int c = 0; c < C; ++c) da[c] = ar[c][b].d;
     if constexpr (kTotal) {
-      const __m256 da_v = detail::cols_pair(da);
+      const __m256 da_v = detail::cols_vec(da);
       for (int g = 0; g < G; ++g) {
-        const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), detail::rows_pair(dw, g));
+        const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), detail::rows_vec<R, C>(dw, g));
         S[g] = _mm256_fmadd_ps(f, da_v, S[g]);
       }
     } else {
@@ -613,11 +655,6 @@ inline void tile_q6_K_order(const TileArgs& t) {
   else store_tile(t, acc);
 }
 
-template <int R, int C>
-inline void tile_q6_K(const TileArgs& t) {
-  if (t.accum == Accum::kTiled) tile_q6_K_order<R, C, Accum::kTiled>(t);
-  else tile_q6_K_order<R, C, Accum::kDefault>(t);
-}
 
 // ---------------------------------------------------------------------------
 // F32 / F16 / BF16 x f32: widen 8 weights to fp32, one FMA per (r, c) and 8.
@@ -684,39 +721,42 @@ struct TileKernel;
 template <>
 struct TileKernel<quant::format::Q8_0> {
   static constexpr ActKind kAct = ActKind::kAct32;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q8_0<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q5_0> {
   static constexpr ActKind kAct = ActKind::kAct32;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q5_0<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q4_1> {
   static constexpr ActKind kAct = ActKind::kAct32;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q4_1<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q4_K> {
   static constexpr ActKind kAct = ActKind::kQ8K;
-  template <int R, int C>
-  static void tile(const TileArgs& t) { tile_q4_K<R, C>(t); }
+  // kDefault never reaches Q4_K (matmul.hpp asks for a repack order).
+  template <int R, int C, Accum A>
+  static void tile(const TileArgs& t) {
+    tile_q4_K_order<R, C, A == Accum::kRepackGemm ? Accum::kRepackGemm : Accum::kRepackGemv>(t);
+  }
 };
 template <>
 struct TileKernel<quant::format::Q6_K> {
   static constexpr ActKind kAct = ActKind::kQ8K;
-  template <int R, int C>
-  static void tile(const TileArgs& t) { tile_q6_K<R, C>(t); }
+  template <int R, int C, Accum A>
+  static void tile(const TileArgs& t) { tile_q6_K_order<R, C, A == Accum::kTiled ? Accum::kTiled : Accum::kDefault>(t); }
 };
 template <class F>
   requires(std::is_same_v<F, quant::format::F32> || std::is_same_v<F, quant::format::F16> ||
            std::is_same_v<F, quant::format::BF16>)
 struct TileKernel<F> {
   static constexpr ActKind kAct = ActKind::kFloat;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_float<F, R, C>(t); }
 };
 
