@@ -162,13 +162,13 @@ TEST(QaGenerate, ParaphrasesMultiplyQuestionsAndAreDeterministic) {
 
 TEST(QaGenerate, SeededDrawsArePinned) {
   // Pinned values: the generator must give the same pool on every platform.
-  EXPECT_EQ(splitmix64(0), 0xE220A8397B1DCDAFull);
-  EXPECT_EQ(bounded(~0ull, 10), 9u);
-  EXPECT_EQ(bounded(0, 10), 0u);
+  EXPECT_EQ(qlora::splitmix64(0), 0xE220A8397B1DCDAFull);
+  EXPECT_EQ(qlora::bounded(~0ull, 10), 9u);
+  EXPECT_EQ(qlora::bounded(0, 10), 0u);
   std::vector<int> v{0, 1, 2, 3, 4, 5, 6, 7};
-  seeded_shuffle(v, 1);
+  qlora::seeded_shuffle(v, 1);
   std::vector<int> w{0, 1, 2, 3, 4, 5, 6, 7};
-  seeded_shuffle(w, 1);
+  qlora::seeded_shuffle(w, 1);
   EXPECT_EQ(v, w);
 }
 

@@ -34,9 +34,15 @@
 // block, shared by the R weight rows) and used as the accumulator's initial
 // value, so every lane holds exactly its own sum(w*a) before conversion to
 // float (a correction in lane 0 alone would inflate the lanes and with them
-// the fp32 rounding). All integer sums are exact; the float part is one
-// fp32 FMA per block (per super-block for K-quants) and lane, so the result
-// equals sum_b d_w(b) d_a(b) isum(b) up to fp32 accumulation rounding.
+// the fp32 rounding). All integer sums are exact. The float part — how the
+// exact block sums become the fp32 result — is, rounding for rounding, that
+// of the llama.cpp kernel which handles the same weight type and batch size
+// (matmul.hpp lists which; each kernel below states its steps): Q8_0/Q5_0
+// one FMA per block and int32 lane, then ggml's 8-lane sum; Q4_1 the same
+// plus a separate fused chain for the mins; Q4_K/Q6_K per-output chains over
+// (groups of) super-blocks, selected by the tiles' Accum parameter. So the
+// result equals sum_b d_w(b) d_a(b) isum(b) up to fp32 accumulation rounding,
+// and equals llama.cpp's result bit for bit.
 //
 // Without AVX2 this header defines nothing; matmul.hpp then falls back to the
 // scalar FormatTraits dot products.
