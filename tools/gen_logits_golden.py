@@ -61,8 +61,8 @@ def reference(path, tokens):
 
 
 def greedy(path):
-    """llama.cpp's arg-max continuations, stepped as compare_llama_eval.py does."""
-    llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_batch=512, logits_all=True, verbose=False, n_threads=2)
+    """llama.cpp's arg-max continuations, stepped as compare_llama_eval.py does (last-row logits only)."""
+    llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_batch=512, logits_all=False, verbose=False, n_threads=2)
     out = []
     for user in GREEDY_PROMPTS:
         ids = llm.tokenize(chatml(user).encode("utf-8"), add_bos=False, special=True)

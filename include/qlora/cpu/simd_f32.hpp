@@ -57,7 +57,8 @@ inline void reduce_lanes(float* const* lanes, float* out, std::int64_t width, Su
   const bool pair_adjacent = kGgmlLanes == 8 && order == SumOrder::kSingleToken;  // (q0 + q1) + (q2 + q3)
   std::int64_t d = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-  for (; d + 8 <= width; d += 8) {
+  const std::int64_t vec_end = width - width % 8;
+  for (; d < vec_end; d += 8) {
     __m256 h[8];
     for (int i = 0; i < 8; ++i) {
       h[i] = _mm256_loadu_ps(lanes[i] + d);
@@ -72,7 +73,10 @@ inline void reduce_lanes(float* const* lanes, float* out, std::int64_t width, Su
 #endif
   for (; d < width; ++d) {
     float h[8];
-    for (int i = 0; i < 8; ++i) h[i] = kGgmlLanes == 16 ? lanes[i + 8 < kGgmlLanes ? i + 8 : i][d] + lanes[i][d] : lanes[i][d];
+    for (int i = 0; i < 8; ++i) {
+      h[i] = lanes[i][d];
+      if constexpr (kGgmlLanes == 16) h[i] = lanes[i + 8][d] + h[i];
+    }
     const float q0 = h[4] + h[0], q1 = h[5] + h[1], q2 = h[6] + h[2], q3 = h[7] + h[3];
     out[d] = pair_adjacent ? (q0 + q1) + (q2 + q3) : (q0 + q2) + (q1 + q3);
   }
@@ -153,21 +157,26 @@ inline void weighted_rows_f32(const float* p, const float* v, std::int64_t ldv, 
   // Only the chains that get a row are stored; the others are +0, the value
   // ggml's untouched accumulators hold, read from one shared zero row.
   const int used = n < classes ? int(n) : classes;
-  scratch.assign(std::size_t(used + 1) * std::size_t(width), 0.0f);
+  const std::size_t need = std::size_t(used + 1) * std::size_t(width);
+  if (scratch.size() < need) scratch.resize(need);
   float* acc = scratch.data();
-  const float* zero = acc + std::size_t(used) * std::size_t(width);
+  float* zero = acc + std::size_t(used) * std::size_t(width);
+  for (std::int64_t d = 0; d < width; ++d) zero[d] = 0.0f;
   auto cls = [&](int c) { return acc + std::size_t(c) * std::size_t(width); };
   for (std::int64_t j = 0; j < n; ++j) {
     float* a = cls(int(j % classes));
+    // A chain's first row starts it from +0 (fma(p, v, 0), as from ggml's
+    // zeroed accumulator) without a separate zeroing pass.
+    const float* in = j < classes ? zero : a;
     const float* vr = v + j * ldv;
     const float pj = p[j];
     std::int64_t d = 0;
 #if defined(__AVX2__) && defined(__FMA__)
     const __m256 pv = _mm256_set1_ps(pj);
     for (; d + 8 <= width; d += 8)
-      _mm256_storeu_ps(a + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + d), _mm256_loadu_ps(a + d)));
+      _mm256_storeu_ps(a + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + d), _mm256_loadu_ps(in + d)));
 #endif
-    for (; d < width; ++d) a[d] = __builtin_fmaf(pj, vr[d], a[d]);
+    for (; d < width; ++d) a[d] = __builtin_fmaf(pj, vr[d], in[d]);
   }
   const float* lane_of[4 * 16];
   for (int c = 0; c < classes; ++c) lane_of[c] = c < used ? cls(c) : zero;

@@ -119,6 +119,12 @@ class Decoder {
       rope_cos_sin(std::int64_t(pos0) + t, n_rot, c.rope_theta, freq, rope_cs_.data() + t * n_rot);
     }
 
+    // Rows whose logits are wanted. As llama.cpp does (its graph's
+    // inp_out_ids), the last layer's feed-forward block runs on these rows
+    // only: the other rows' results feed nothing (their K/V are cached
+    // before it). Besides the saved work this keeps llama.cpp's batch sizes,
+    // and so its kernels' rounding (cpu/matmul.hpp), in that block.
+    const std::int64_t first = all_logits ? 0 : N - 1;
     for (std::uint32_t l = 0; l < c.n_layer; ++l) {
       const LayerWeights& L = w_.layers[l];
       for (std::int64_t t = 0; t < N; ++t)
@@ -140,18 +146,19 @@ class Decoder {
       QLORA_TRY(linear(L.wo, att_.data(), N, h_.data()));
       for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
 
-      for (std::int64_t t = 0; t < N; ++t)
-        rms_norm_row(x_.data() + t * E, static_cast<const float*>(L.ffn_norm.data), h_.data() + t * E, E, c.rms_eps);
-      QLORA_TRY(linear(L.w_gate, h_.data(), N, gate_.data()));
-      QLORA_TRY(linear(L.w_up, h_.data(), N, up_.data()));
-      for (std::int64_t t = 0; t < N; ++t)  // per row, as ggml (a row's tail would use libm's expf)
+      const std::int64_t f0 = l + 1 == c.n_layer ? first : 0, nf = N - f0;  // feed-forward rows
+      float* xf = x_.data() + f0 * E;
+      for (std::int64_t t = 0; t < nf; ++t)
+        rms_norm_row(xf + t * E, static_cast<const float*>(L.ffn_norm.data), h_.data() + t * E, E, c.rms_eps);
+      QLORA_TRY(linear(L.w_gate, h_.data(), nf, gate_.data()));
+      QLORA_TRY(linear(L.w_up, h_.data(), nf, up_.data()));
+      for (std::int64_t t = 0; t < nf; ++t)  // per row, as ggml (a row's tail would use libm's expf)
         cpu::swiglu_row(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
-      QLORA_TRY(linear(L.w_down, gate_.data(), N, h_.data()));
-      for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
+      QLORA_TRY(linear(L.w_down, gate_.data(), nf, h_.data()));
+      for (std::int64_t i = 0; i < nf * E; ++i) xf[i] += h_[std::size_t(i)];
     }
     cache_.advance(std::uint32_t(N));
 
-    const std::int64_t first = all_logits ? 0 : N - 1;
     const std::int64_t n_out = N - first;
     for (std::int64_t t = first; t < N; ++t)
       rms_norm_row(x_.data() + t * E, static_cast<const float*>(w_.output_norm.data), h_.data() + (t - first) * E, E,
