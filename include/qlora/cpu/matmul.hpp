@@ -133,19 +133,18 @@ inline void run_tile(int rr, int cc, const TileArgs& t) {
   Kern::template tile<R, C, A>(t);
 }
 
-/// fn(std::integral_constant<Accum, a>) for the run-time order `a`, among
-/// the orders weight format F has (matmul.hpp's header).
-template <class F, class Fn>
-inline void with_accum(Accum a, Fn&& fn) {
-  using IC = std::integral_constant<Accum, Accum::kDefault>;
+/// run_tile with the run-time order `a` as its template argument, among the
+/// orders weight format F has (see the header).
+template <class F, class Kern, int R, int C>
+inline void run_tile_in_order(Accum a, int rr, int cc, const TileArgs& t) {
   if constexpr (std::is_same_v<F, quant::format::Q4_K>) {
-    if (a == Accum::kRepackGemm) return fn(std::integral_constant<Accum, Accum::kRepackGemm>{});
-    return fn(std::integral_constant<Accum, Accum::kRepackGemv>{});
+    if (a == Accum::kRepackGemm) run_tile<Kern, R, C, Accum::kRepackGemm>(rr, cc, t);
+    else run_tile<Kern, R, C, Accum::kRepackGemv>(rr, cc, t);
   } else if constexpr (std::is_same_v<F, quant::format::Q6_K>) {
-    if (a == Accum::kTiled) return fn(std::integral_constant<Accum, Accum::kTiled>{});
-    return fn(IC{});
+    if (a == Accum::kTiled) run_tile<Kern, R, C, Accum::kTiled>(rr, cc, t);
+    else run_tile<Kern, R, C, Accum::kDefault>(rr, cc, t);
   } else {
-    return fn(IC{});
+    run_tile<Kern, R, C, Accum::kDefault>(rr, cc, t);
   }
 }
 
@@ -209,7 +208,11 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
           a.pf = a.w + std::size_t(R) * w_stride;
           a.pf_step = steps > 0 ? (std::size_t(R) * w_stride + std::size_t(steps) - 1) / std::size_t(steps) : 0;
         }
-        with_accum<F>(accum_for(0), [&](auto A) { run_tile<Kern, kMatvecRows, 1, A.value>(rr, 1, a); });
+        // One activation row: the order is fixed per format (Q4_K gemv, else the
+        // default), and a compile-time one: a run-time choice here measurably
+        // slowed the memory-bound matvec (~10% for Q6_K, codegen of this loop).
+        constexpr Accum kVec = kQ4K ? Accum::kRepackGemv : Accum::kDefault;
+        run_tile<Kern, kMatvecRows, 1, kVec>(rr, 1, a);
         continue;
       }
       for (std::int64_t c0 = 0; c0 < N;) {
@@ -218,7 +221,7 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         const int cc = int(std::min<std::int64_t>(kMatmulCols, c_end - c0));
         a.a = act + std::size_t(c0) * a_stride;
         a.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
-        with_accum<F>(accum_for(c0), [&](auto A) { run_tile<Kern, kMatmulRows, kMatmulCols, A.value>(rr, cc, a); });
+        run_tile_in_order<F, Kern, kMatmulRows, kMatmulCols>(accum_for(c0), rr, cc, a);
         c0 += cc;
       }
     }
