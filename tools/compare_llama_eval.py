@@ -8,7 +8,11 @@ llama.cpp's (through llama-cpp-python) on the same GGUF files.
 (a) Greedy continuations: 10 fixed chat prompts (5 Japanese, 5 English) in
     SmolLM2's ChatML template, 32 new tokens each with end-of-generation
     ignored, so both sides produce exactly 32 ids. llama.cpp: the prompt ids
-    are evaluated, then arg-max stepping on its logits; qlora:
+    are evaluated, then arg-max stepping on its logits, with only the last
+    position's logits requested (llama.cpp's default, as in llama-cli: its
+    graph then runs the last layer's feed-forward block for that row only,
+    which our decoder does too; logits_all=True would run it for every
+    prompt row and, with Q4_K/Q6_K weights there, round differently); qlora:
     `qlora generate --chat --temp 0 --ignore-eos -n 32 --json`. A prompt counts
     as identical when all 32 ids agree; the first differing step is reported.
     The prompt ids of both sides are compared first (a tokenizer difference
@@ -56,12 +60,20 @@ def chatml(user):
             f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
 
 
+def last_logits(llm):
+    """The last evaluated position's logits (llama-cpp-python keeps `scores`
+    only with logits_all=True; otherwise read llama_get_logits_ith(ctx, -1))."""
+    if llm._logits_all:
+        return llm.scores[llm.n_tokens - 1]
+    return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
+
+
 def llama_greedy(llm, prompt_ids, n):
     llm.reset()
     llm.eval(prompt_ids)
     out = []
     for _ in range(n):
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        tok = int(np.argmax(last_logits(llm)))
         out.append(tok)
         llm.eval([tok])
     return out
@@ -154,6 +166,8 @@ def main():
                     n_threads=args.threads, verbose=False)
         r = {"model": name}
         if not args.skip_generate:
+            gen = Llama(model, n_ctx=max(args.ctx, 256), n_batch=max(args.ctx, 256), logits_all=False,
+                        n_threads=args.threads, verbose=False)
             same = 0
             rows = []
             for user in PROMPTS:
@@ -161,7 +175,7 @@ def main():
                 prompt_ids = llm.tokenize(chatml(user).encode("utf-8"), add_bos=False, special=True)
                 if list(prompt_ids) != q["prompt_ids"]:
                     raise SystemExit(f"{name}: prompt ids differ for {user!r}:\n {prompt_ids}\n {q['prompt_ids']}")
-                ref = llama_greedy(llm, prompt_ids, args.n)
+                ref = llama_greedy(gen, prompt_ids, args.n)
                 ours = q["tokens"]
                 diff = next((i for i, (a, b) in enumerate(zip(ref, ours)) if a != b), None)
                 if diff is None and len(ref) != len(ours):
@@ -171,6 +185,7 @@ def main():
                              "llama": llm.detokenize(ref).decode("utf-8", "replace"), "qlora": q["text"]})
                 print(f"  [{name}] {'same' if diff is None else f'differs at {diff:2d}'}  {user[:40]}",
                       flush=True)
+            del gen
             r["greedy_identical"] = same
             r["greedy_prompts"] = len(PROMPTS)
             r["greedy"] = rows

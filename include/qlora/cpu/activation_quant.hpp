@@ -12,12 +12,13 @@
 //   in [-127, 127] (_mm256_cvtps_epi32 under the default MXCSR, like ggml's
 //   SIMD quantize_row_q8_0). Per-element error |x - d*q| <= d/2 = amax/254
 //   (plus one fp32 rounding of x*id). The exact integer sum of the 32 codes
-//   and s8 = d * sum / 8 (Q4_1's min term, spread over 8 lanes) are stored
+//   and s = fp16(amax/127 * sum) (ggml's block_q8_1 s: the fp32 scale before its
+//   fp16 rounding, times the code sum, rounded to fp16; Q4_1's min term) are stored
 //   too. (Q8_0/Q5_0 undo their weight offsets per int32 lane from the codes
 //   themselves, see vec_dot_avx2.hpp, and do not read `sum`.)
 //   Layout of one activation row of K elements, nb = K/32 blocks (SoA, so the
 //   kernels load codes with aligned 32-byte loads):
-//     [qs: K int8][d: nb float][sum: nb int32][s8: nb float], padded to 64 B.
+//     [qs: K int8][d: nb float][sum: nb int32][s: nb float], padded to 64 B.
 //
 // Q8_K (for Q4_K, Q6_K weights): the FormatTraits<Q8_K>::Block layout. The
 //   signed value of largest magnitude (first on ties) maps to -127, iscale =
@@ -25,6 +26,11 @@
 //   bsums exact. This is the reference algorithm (nearest_int is also RNE), so
 //   for finite inputs the blocks equal quantize_block's bit for bit (tested).
 //   Per-element error <= |d|/2 = amax/254.
+//   One variant (Q8KSign::kPositiveMax): llama.cpp's ggml_quantize_mat_q8_K_4x8,
+//   which quantizes the activations of its Q4_K repack gemm 4 rows at a time,
+//   takes the positive sign whenever +amax occurs in the block, wherever -amax
+//   is; everything else is the same. It differs from the reference only when
+//   both +amax and -amax occur and -amax comes first.
 #pragma once
 
 #include <cmath>
@@ -54,13 +60,13 @@ struct Act32View {
   const std::int8_t* qs;
   const float* d;
   const std::int32_t* sum;
-  const float* s8;
+  const float* s;
   Act32View(const std::uint8_t* row, std::int64_t K) {
     const std::size_t nb = std::size_t(K / 32);
     qs = reinterpret_cast<const std::int8_t*>(row);
     d = reinterpret_cast<const float*>(row + K);
     sum = reinterpret_cast<const std::int32_t*>(row + K + 4 * nb);
-    s8 = reinterpret_cast<const float*>(row + K + 8 * nb);
+    s = reinterpret_cast<const float*>(row + K + 8 * nb);
   }
 };
 
@@ -71,7 +77,7 @@ inline void quantize_act32(const float* x, std::int64_t K, std::uint8_t* row) {
   auto* qs = reinterpret_cast<std::int8_t*>(row);
   auto* d = reinterpret_cast<float*>(row + K);
   auto* sum = reinterpret_cast<std::int32_t*>(row + K + 4 * nb);
-  auto* s8 = reinterpret_cast<float*>(row + K + 8 * nb);
+  auto* s_out = reinterpret_cast<float*>(row + K + 8 * nb);
   for (std::int64_t b = 0; b < nb; ++b) {
     const float* xb = x + 32 * b;
 #if defined(__AVX2__)
@@ -109,15 +115,22 @@ inline void quantize_act32(const float* x, std::int64_t K, std::uint8_t* row) {
       isum += v;
     }
 #endif
-    const float db = fp16_to_f32(f32_to_fp16(amax / 127.0f));  // ggml's fp16 scale
-    d[b] = db;
+    const float d32 = amax / 127.0f;
+    d[b] = fp16_to_f32(f32_to_fp16(d32));  // ggml's fp16 scale
     sum[b] = isum;
-    s8[b] = db * float(isum) * 0.125f;
+    s_out[b] = fp16_to_f32(f32_to_fp16(d32 * float(isum)));  // quantize_row_q8_1's s
   }
 }
 
+/// Which element's sign the Q8_K scale takes (see the header).
+enum class Q8KSign : std::uint8_t {
+  kFirstMax,     // the first element of largest magnitude (reference, quantize_row_q8_K)
+  kPositiveMax,  // +amax if present anywhere (ggml_quantize_mat_q8_K_4x8)
+};
+
 /// Quantize x[0, K) (K a multiple of 256) into K/256 Q8_K blocks.
-inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTraits<quant::format::Q8_K>::Block* out) {
+inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTraits<quant::format::Q8_K>::Block* out,
+                              Q8KSign sign_rule = Q8KSign::kFirstMax) {
   using QK = quant::FormatTraits<quant::format::Q8_K>;
   const std::int64_t nb = K / quant::kQK_K;
   for (std::int64_t b = 0; b < nb; ++b) {
@@ -135,12 +148,15 @@ inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTrait
       std::memset(&o, 0, sizeof o);
       continue;
     }
-    // The first element with |x| == amax gives the sign (reference tie rule).
-    float max = amax;
+    // The first element with |x| == amax gives the sign (reference tie rule);
+    // kPositiveMax: +amax if it occurs anywhere, else -amax.
+    float max = sign_rule == Q8KSign::kPositiveMax ? -amax : amax;
     const __m256 av = _mm256_set1_ps(amax);
     for (int k = 0; k < 32; ++k) {
       const __m256 v = _mm256_loadu_ps(xb + 8 * k);
-      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), av, _CMP_EQ_OQ));
+      const __m256 hit = sign_rule == Q8KSign::kPositiveMax ? _mm256_cmp_ps(v, av, _CMP_EQ_OQ)
+                                                            : _mm256_cmp_ps(_mm256_andnot_ps(sign, v), av, _CMP_EQ_OQ);
+      const int mask = _mm256_movemask_ps(hit);
       if (mask) {
         max = xb[8 * k + __builtin_ctz(unsigned(mask))];
         break;
@@ -167,6 +183,19 @@ inline void quantize_act_q8_K(const float* x, std::int64_t K, quant::FormatTrait
     o.d = 1.0f / iscale;
 #else
     QK::quantize_block(xb, o);
+    if (sign_rule == Q8KSign::kPositiveMax && o.d > 0.0f) {
+      // d > 0: the reference took -amax's sign. If +amax occurs too, the scale
+      // flips sign, and round-to-nearest-even is symmetric, so every code does.
+      float amax = 0.0f;
+      for (int i = 0; i < quant::kQK_K; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+      bool has_pos_max = false;
+      for (int i = 0; i < quant::kQK_K; ++i) has_pos_max |= xb[i] == amax;
+      if (has_pos_max) {
+        o.d = -o.d;
+        for (auto& q : o.qs) q = std::int8_t(-q);
+        for (auto& bs : o.bsums) bs = std::int16_t(-bs);
+      }
+    }
 #endif
   }
 }

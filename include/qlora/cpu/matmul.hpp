@@ -22,12 +22,34 @@
 // Results do not depend on the thread count (each output is computed by one
 // tile with a fixed summation order). Without AVX2+FMA, the scalar
 // FormatTraits<F>::dot_block row dot products are used, with f32 activations.
+//
+// Same results as llama.cpp, bit for bit. On quantized models llama.cpp's
+// greedy continuations are only reproducible if every activation is (one
+// last-bit difference can flip an 8-bit code of the next quantization and the
+// runs drift apart: cpu/vec_exp.hpp). Its CPU backend picks a kernel by
+// weight type and batch size N, and the kernels round differently, so we
+// pick the same float steps (the tiles' Accum parameter, vec_dot_avx2.hpp):
+//   Q8_0, Q5_0: tinyBLAS (N >= 2) or ggml_vec_dot (N = 1): identical steps.
+//   Q4_1: ggml_vec_dot_q4_1_q8_1 for every N.
+//   Q4_K: the CPU_REPACK q4_K_8x8 kernels (llama.cpp repacks every Q4_K
+//     matrix with a multiple of 8 rows): activation rows in groups of 4 go
+//     through its gemm (Accum::kRepackGemm, activations quantized 4 rows at a
+//     time with Q8KSign::kPositiveMax), the last N % 4 rows (all of them when
+//     N < 4) through its gemv (Accum::kRepackGemv). (Matrices with other row
+//     counts llama.cpp does not repack; we use the same steps for them, which
+//     is then not bit-exact.)
+//   Q6_K: ggml_vec_dot_q6_K_q8_K for N < 8, the tiled K-quant matmul for
+//     N >= 8 (Accum::kTiled).
+// So unlike a plain kernel, row c of a batched product need not equal the
+// matrix-vector product of row c: it equals what llama.cpp computes for the
+// same batch.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "qlora/core/parallel_for.hpp"
@@ -99,16 +121,31 @@ inline constexpr int kMatmulRows = 2;
 inline constexpr int kMatmulCols = 4;
 #endif
 
-/// Run Kern::tile<rr, cc> for rr <= R, cc <= C chosen at run time (tails).
-template <class Kern, int R, int C>
+/// Run Kern::tile<rr, cc, A> for rr <= R, cc <= C chosen at run time (tails).
+template <class Kern, int R, int C, Accum A>
 inline void run_tile(int rr, int cc, const TileArgs& t) {
   if constexpr (R > 1) {
-    if (rr < R) return run_tile<Kern, R - 1, C>(rr, cc, t);
+    if (rr < R) return run_tile<Kern, R - 1, C, A>(rr, cc, t);
   }
   if constexpr (C > 1) {
-    if (cc < C) return run_tile<Kern, R, C - 1>(rr, cc, t);
+    if (cc < C) return run_tile<Kern, R, C - 1, A>(rr, cc, t);
   }
-  Kern::template tile<R, C>(t);
+  Kern::template tile<R, C, A>(t);
+}
+
+/// run_tile with the run-time order `a` as its template argument, among the
+/// orders weight format F has (see the header).
+template <class F, class Kern, int R, int C>
+inline void run_tile_in_order(Accum a, int rr, int cc, const TileArgs& t) {
+  if constexpr (std::is_same_v<F, quant::format::Q4_K>) {
+    if (a == Accum::kRepackGemm) run_tile<Kern, R, C, Accum::kRepackGemm>(rr, cc, t);
+    else run_tile<Kern, R, C, Accum::kRepackGemv>(rr, cc, t);
+  } else if constexpr (std::is_same_v<F, quant::format::Q6_K>) {
+    if (a == Accum::kTiled) run_tile<Kern, R, C, Accum::kTiled>(rr, cc, t);
+    else run_tile<Kern, R, C, Accum::kDefault>(rr, cc, t);
+  } else {
+    run_tile<Kern, R, C, Accum::kDefault>(rr, cc, t);
+  }
 }
 
 template <class F>
@@ -117,6 +154,16 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
   using T = quant::FormatTraits<F>;
   using Kern = TileKernel<F>;
   const std::size_t w_stride = std::size_t(K / T::kBlockElems) * T::kBlockBytes;
+
+  // Which of llama.cpp's kernels we match, per activation row (header).
+  constexpr bool kQ4K = std::is_same_v<F, quant::format::Q4_K>;
+  constexpr bool kQ6K = std::is_same_v<F, quant::format::Q6_K>;
+  const std::int64_t n_gemm = kQ4K && N >= 4 ? N - N % 4 : 0;  // rows through the Q4_K repack gemm
+  auto accum_for = [&](std::int64_t c) {
+    if constexpr (kQ4K) return c < n_gemm ? Accum::kRepackGemm : Accum::kRepackGemv;
+    else if constexpr (kQ6K) return N >= 8 ? Accum::kTiled : Accum::kDefault;
+    else return Accum::kDefault;
+  };
 
   // 1. Activations in the kernel's dot type.
   const std::uint8_t* act;
@@ -133,7 +180,8 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         if constexpr (Kern::kAct == ActKind::kAct32)
           quantize_act32(X + c * std::size_t(K), K, buf + c * a_stride);
         else
-          quantize_act_q8_K(X + c * std::size_t(K), K, reinterpret_cast<QK::Block*>(buf + c * a_stride));
+          quantize_act_q8_K(X + c * std::size_t(K), K, reinterpret_cast<QK::Block*>(buf + c * a_stride),
+                            std::int64_t(c) < n_gemm ? Q8KSign::kPositiveMax : Q8KSign::kFirstMax);
       }
     };
     if (N >= 8) parallel_for(std::size_t(N), 4, quant_rows, pool);
@@ -160,14 +208,21 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
           a.pf = a.w + std::size_t(R) * w_stride;
           a.pf_step = steps > 0 ? (std::size_t(R) * w_stride + std::size_t(steps) - 1) / std::size_t(steps) : 0;
         }
-        run_tile<Kern, kMatvecRows, 1>(rr, 1, a);
+        // One activation row: the order is fixed per format (Q4_K gemv, else the
+        // default), and a compile-time one: a run-time choice here measurably
+        // slowed the memory-bound matvec (~10% for Q6_K, codegen of this loop).
+        constexpr Accum kVec = kQ4K ? Accum::kRepackGemv : Accum::kDefault;
+        run_tile<Kern, kMatvecRows, 1, kVec>(rr, 1, a);
         continue;
       }
-      for (std::int64_t c0 = 0; c0 < N; c0 += kMatmulCols) {
-        const int cc = int(std::min<std::int64_t>(kMatmulCols, N - c0));
+      for (std::int64_t c0 = 0; c0 < N;) {
+        // Column tiles never straddle the Q4_K gemm/gemv boundary.
+        const std::int64_t c_end = c0 < n_gemm ? n_gemm : N;
+        const int cc = int(std::min<std::int64_t>(kMatmulCols, c_end - c0));
         a.a = act + std::size_t(c0) * a_stride;
         a.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
-        run_tile<Kern, kMatmulRows, kMatmulCols>(rr, cc, a);
+        run_tile_in_order<F, Kern, kMatmulRows, kMatmulCols>(accum_for(c0), rr, cc, a);
+        c0 += cc;
       }
     }
   }, pool);

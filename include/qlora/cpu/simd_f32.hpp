@@ -1,10 +1,34 @@
-// qlora/cpu/simd_f32.hpp — the two fp32 vector primitives attention needs:
-// dot product and y += a*x. The library builds with -ffp-contract=off (the
-// reference quantizers need exact rounding), which also stops the compiler
-// from vectorizing float reductions; these spell out the SIMD by hand.
+// qlora/cpu/simd_f32.hpp — the fp32 vector sums attention needs (Q·K dot
+// products and the probability-weighted sum of V rows), each in the exact
+// summation order llama.cpp's CPU backend uses, because on quantized models
+// a last-bit difference in the attention output can flip an 8-bit activation
+// code downstream (see cpu/vec_exp.hpp) and the two runs then drift apart.
+//
+// ggml computes these products in one of two orders, depending on how many
+// tokens the batch has (K, V and the fp16-rounded Q / probabilities are the
+// same in both):
+//   batched (>= 2 tokens; llamafile's tinyBLAS, sgemm.cpp):
+//     L lanes; lane l sums the products of the elements i = l (mod L) as one
+//     FMA chain in increasing i, starting from 0; then the lanes are added
+//     pairwise (reduce_lanes).
+//   single token (ggml_vec_dot_f16, vec.cpp):
+//     4 accumulators of L lanes striding 4L elements, each an FMA chain;
+//     then acc0 + acc2, acc1 + acc3, their sum, and the lane reduction; a
+//     tail of n % 4L elements is added in double.
+// L is the build's vector width: 16 with AVX-512F, else 8 (matching the
+// llama.cpp build on the same machine). The lane reductions:
+//   16 lanes: GCC's _mm512_reduce_add_ps: h = hi8 + lo8, s = hi4(h) + lo4(h),
+//             (s0 + s2) + (s1 + s3)
+//   8 lanes, tinyBLAS hsum:          s = hi4 + lo4, (s0 + s2) + (s1 + s3)
+//   8 lanes, ggml's AVX F32x8 reduce: s = lo4 + hi4, (s0 + s1) + (s2 + s3)
+// The weighted V sums are computed with the lanes in memory (one row of
+// head_dim floats per lane), so the V rows are read in their natural layout.
+// Builds without AVX2/FMA use plain loops (no peer to match there).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -12,34 +36,162 @@
 
 namespace qlora::cpu {
 
-inline float dot_f32(const float* a, const float* b, std::int64_t n) {
-  std::int64_t i = 0;
-  float s = 0.0f;
-#if defined(__AVX2__) && defined(__FMA__)
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-  v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-  v = _mm_add_ss(v, _mm_movehdup_ps(v));
-  s = _mm_cvtss_f32(v);
+/// The vector width (fp32 lanes) of llama.cpp's CPU kernels on this build.
+#if defined(__AVX512F__)
+inline constexpr int kGgmlLanes = 16;
+#else
+inline constexpr int kGgmlLanes = 8;
 #endif
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+
+/// The two summation orders above.
+enum class SumOrder {
+  kBatched,      // tinyBLAS: one FMA chain per lane
+  kSingleToken,  // ggml_vec_dot_f16: four accumulators striding 4 * lanes
+};
+
+namespace simd_f32_detail {
+
+/// out[d] = the lane reduction of lanes[0..L)[d] for d < width (lanes[l]
+/// points at lane l's `width` partial sums), vectorised over d.
+inline void reduce_lanes(float* const* lanes, float* out, std::int64_t width, SumOrder order) {
+  const bool pair_adjacent = kGgmlLanes == 8 && order == SumOrder::kSingleToken;  // (q0 + q1) + (q2 + q3)
+  std::int64_t d = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const std::int64_t vec_end = width - width % 8;
+  for (; d < vec_end; d += 8) {
+    __m256 h[8];
+    for (int i = 0; i < 8; ++i) {
+      h[i] = _mm256_loadu_ps(lanes[i] + d);
+      if constexpr (kGgmlLanes == 16) h[i] = _mm256_add_ps(_mm256_loadu_ps(lanes[i + 8] + d), h[i]);
+    }
+    __m256 q[4];
+    for (int i = 0; i < 4; ++i) q[i] = _mm256_add_ps(h[i + 4], h[i]);
+    const __m256 r = pair_adjacent ? _mm256_add_ps(_mm256_add_ps(q[0], q[1]), _mm256_add_ps(q[2], q[3]))
+                                   : _mm256_add_ps(_mm256_add_ps(q[0], q[2]), _mm256_add_ps(q[1], q[3]));
+    _mm256_storeu_ps(out + d, r);
+  }
+#endif
+  for (; d < width; ++d) {
+    float h[8];
+    for (int i = 0; i < 8; ++i) {
+      h[i] = lanes[i][d];
+      if constexpr (kGgmlLanes == 16) h[i] = lanes[i + 8][d] + h[i];
+    }
+    const float q0 = h[4] + h[0], q1 = h[5] + h[1], q2 = h[6] + h[2], q3 = h[7] + h[3];
+    out[d] = pair_adjacent ? (q0 + q1) + (q2 + q3) : (q0 + q2) + (q1 + q3);
+  }
 }
 
-/// y[i] += a * x[i]
-inline void axpy_f32(float a, const float* x, float* y, std::int64_t n) {
+#if defined(__AVX2__) && defined(__FMA__)
+/// Reduce 8 lanes held in one register (16-lane callers add hi + lo first).
+inline float reduce8(__m256 v, SumOrder order) {
+  __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  if (kGgmlLanes == 8 && order == SumOrder::kSingleToken) {
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(s);
+  }
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+}  // namespace simd_f32_detail
+
+/// sum_i a[i] * b[i] in the given order (kBatched: tinyBLAS, kSingleToken:
+/// ggml_vec_dot_f16; both exact emulations when n is a multiple of the lane
+/// count, resp. any n).
+inline float dot_f32(const float* a, const float* b, std::int64_t n, SumOrder order = SumOrder::kBatched) {
+  using namespace simd_f32_detail;
   std::int64_t i = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-  const __m256 va = _mm256_set1_ps(a);
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  constexpr int L = kGgmlLanes;
+  if (order == SumOrder::kBatched) {
+    // acc[0] = lanes 0..7, acc[1] = lanes 8..15 (16-lane builds).
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + L <= n; i += L)
+      for (int h = 0; h < L / 8; ++h)
+        acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * h), _mm256_loadu_ps(b + i + 8 * h), acc[h]);
+    // A half vector left on a 16-lane build: its products go to lanes 0..7
+    // (as a zero-padded tinyBLAS column would).
+    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc[0]);
+    float s = reduce8(L == 16 ? _mm256_add_ps(acc[1], acc[0]) : acc[0], order);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+  }
+  // Single token: 4 accumulators of L lanes = 4L/8 registers of 8.
+  constexpr int R = 4 * L / 8;
+  __m256 acc[R];
+  for (auto& r : acc) r = _mm256_setzero_ps();
+  for (; i + 4 * L <= n; i += 4 * L)
+    for (int r = 0; r < R; ++r)
+      acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * r), _mm256_loadu_ps(b + i + 8 * r), acc[r]);
+  // acc0 += acc2, acc1 += acc3, acc0 += acc1 (each of L / 8 registers).
+  constexpr int P = L / 8;
+  for (int r = 0; r < 2 * P; ++r) acc[r] = _mm256_add_ps(acc[r], acc[r + 2 * P]);
+  for (int r = 0; r < P; ++r) acc[r] = _mm256_add_ps(acc[r], acc[r + P]);
+  double s = double(reduce8(L == 16 ? _mm256_add_ps(acc[1], acc[0]) : acc[0], order));
+  for (; i < n; ++i) s += double(a[i] * b[i]);
+  return float(s);
+#else
+  (void)order;
+  float s = 0.0f;
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
 #endif
-  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+/// out[d] = sum_j p[j] * v[j * ldv + d] for d < width, j < n, in the given
+/// order over j: each output column d is the dot product of p with column d
+/// of V, exactly as ggml multiplies its transposed V cache. The n rows count
+/// as zero-padded to a whole number of blocks, as llama.cpp's are (its KV
+/// length is a multiple of 256 and the padding's probabilities are 0), so
+/// the single-token double-precision tail never occurs. The lanes' partial
+/// sums live in `scratch` (classes x width floats), reused across calls.
+inline void weighted_rows_f32(const float* p, const float* v, std::int64_t ldv, std::int64_t n, float* out,
+                              std::int64_t width, SumOrder order, std::vector<float>& scratch) {
+  using namespace simd_f32_detail;
+  constexpr int L = kGgmlLanes;
+  const int classes = order == SumOrder::kBatched ? L : 4 * L;  // rows j = c (mod classes) form chain c
+  // Only the chains that get a row are stored; the others are +0, the value
+  // ggml's untouched accumulators hold, read from one shared zero row.
+  const int used = n < classes ? int(n) : classes;
+  const std::size_t need = std::size_t(used + 1) * std::size_t(width);
+  if (scratch.size() < need) scratch.resize(need);
+  float* acc = scratch.data();
+  float* zero = acc + std::size_t(used) * std::size_t(width);
+  for (std::int64_t d = 0; d < width; ++d) zero[d] = 0.0f;
+  auto cls = [&](int c) { return acc + std::size_t(c) * std::size_t(width); };
+  for (std::int64_t j = 0; j < n; ++j) {
+    float* a = cls(int(j % classes));
+    // A chain's first row starts it from +0 (fma(p, v, 0), as from ggml's
+    // zeroed accumulator) without a separate zeroing pass.
+    const float* in = j < classes ? zero : a;
+    const float* vr = v + j * ldv;
+    const float pj = p[j];
+    std::int64_t d = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    const __m256 pv = _mm256_set1_ps(pj);
+    for (; d + 8 <= width; d += 8)
+      _mm256_storeu_ps(a + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + d), _mm256_loadu_ps(in + d)));
+#endif
+    for (; d < width; ++d) a[d] = __builtin_fmaf(pj, vr[d], in[d]);
+  }
+  const float* lane_of[4 * 16];
+  for (int c = 0; c < classes; ++c) lane_of[c] = c < used ? cls(c) : zero;
+  if (order == SumOrder::kSingleToken) {
+    // Lane l of accumulator k is chain k*L + l: acc0 += acc2, acc1 += acc3,
+    // acc0 += acc1. A chain >= used is +0 and so is every chain above it;
+    // adding the zero row keeps x + 0 (which turns -0 into +0) as ggml does.
+    for (int l = 0; l < 2 * L && l < used; ++l)
+      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += lane_of[l + 2 * L][d];
+    for (int l = 0; l < L && l < used; ++l)
+      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += lane_of[l + L][d];
+  }
+  float* lanes[16];
+  for (int l = 0; l < L; ++l) lanes[l] = const_cast<float*>(lane_of[l]);
+  reduce_lanes(lanes, out, width, order);
 }
 
 }  // namespace qlora::cpu

@@ -34,9 +34,15 @@
 // block, shared by the R weight rows) and used as the accumulator's initial
 // value, so every lane holds exactly its own sum(w*a) before conversion to
 // float (a correction in lane 0 alone would inflate the lanes and with them
-// the fp32 rounding). All integer sums are exact; the float part is one
-// fp32 FMA per block (per super-block for K-quants) and lane, so the result
-// equals sum_b d_w(b) d_a(b) isum(b) up to fp32 accumulation rounding.
+// the fp32 rounding). All integer sums are exact. The float part — how the
+// exact block sums become the fp32 result — is, rounding for rounding, that
+// of the llama.cpp kernel which handles the same weight type and batch size
+// (matmul.hpp lists which; each kernel below states its steps): Q8_0/Q5_0
+// one FMA per block and int32 lane, then ggml's 8-lane sum; Q4_1 the same
+// plus a separate fused chain for the mins; Q4_K/Q6_K per-output chains over
+// (groups of) super-blocks, selected by the tiles' Accum parameter. So the
+// result equals sum_b d_w(b) d_a(b) isum(b) up to fp32 accumulation rounding,
+// and equals llama.cpp's result bit for bit.
 //
 // Without AVX2 this header defines nothing; matmul.hpp then falls back to the
 // scalar FormatTraits dot products.
@@ -62,6 +68,17 @@
 #include "qlora/quant/q8_k.hpp"
 
 namespace qlora::cpu {
+
+/// Which of llama.cpp's kernels a tile reproduces the float steps of, where
+/// a weight type has more than one (see the K-quant sections below; which one
+/// llama.cpp runs depends on the batch size: matmul.hpp). A template
+/// parameter of the tiles, so each order is its own straight-line kernel.
+enum class Accum : std::uint8_t {
+  kDefault,     // the format's ggml_vec_dot_* (for Q8_0/Q5_0 also tinyBLAS: same steps)
+  kRepackGemv,  // Q4_K: CPU_REPACK ggml_gemv_q4_K_8x8_q8_K
+  kRepackGemm,  // Q4_K: CPU_REPACK ggml_gemm_q4_K_8x8_q8_K
+  kTiled,       // Q6_K: the tiled K-quant matmul
+};
 
 /// Operands of one tile. Weight row r starts at w + r * w_stride; activation
 /// row c at a + c * a_stride (an Act32 row, a Q8_K block array, or f32).
@@ -259,58 +276,90 @@ inline void tile_q5_0(const TileArgs& t) {
 }
 
 // ---------------------------------------------------------------------------
-// Q4_1 x Act32: value = d*q + m, so dot = d*da*sum(q*a) + m*(da*sum(a)).
-// The min term is added to all 8 lanes as m * (da*sum/8) (s8 in Act32), so
-// the final horizontal sum restores it. maddubs pairs <= 2 * 15 * 127.
-// ---------------------------------------------------------------------------
-template <int R, int C>
-inline void tile_q4_1(const TileArgs& t) {
-  using namespace simd;
-  using B = quant::FormatTraits<quant::format::Q4_1>::Block;
-  const std::int64_t nb = t.K / 32;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const std::int8_t* aq[C];
-  const float* ad[C];
-  const float* as8[C];
-  for (int c = 0; c < C; ++c) {
-    const Act32View v(t.a + c * t.a_stride, t.K);
-    aq[c] = v.qs;
-    ad[c] = v.d;
-    as8[c] = v.s8;
-  }
-  __m256 acc[R][C];
-  zero_tile(acc);
-  for (std::int64_t b = 0; b < nb; ++b) {
-    prefetch_step(t, b);
-    __m256i wu[R];
-    __m256 dw[R], mw[R];
-    for (int r = 0; r < R; ++r) {
-      wu[r] = nibbles32(wr[r][b].qs);
-      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
-      mw[r] = _mm256_set1_ps(h2f(wr[r][b].m.bits));
-    }
-    for (int c = 0; c < C; ++c) {
-      const __m256i y = load256(aq[c] + 32 * b);
-      const __m256 da = _mm256_set1_ps(ad[c][b]);
-      const __m256 s8 = _mm256_set1_ps(as8[c][b]);
-      for (int r = 0; r < R; ++r) {
-        const __m256i s = dp_u8s8(_mm256_setzero_si256(), wu[r], y);
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
-        acc[r][c] = _mm256_fmadd_ps(mw[r], s8, acc[r][c]);
-      }
-    }
-  }
-  store_tile(t, acc);
-}
-
-// ---------------------------------------------------------------------------
-// Q4_K x Q8_K. Per 32-element sub-block j: vpmaddubsw(code, a) (pairs <=
-// 2 * 15 * 127) then vpmaddwd/vpdpwssd by the 6-bit scale; per super-block
-// one FMA by d*da, and the min term dmin*da*sum_j m_j*(bsum_2j + bsum_2j+1)
-// from Q8_K's bsums (vpmaddwd), folded into lanes 0..3.
+// Per-output float steps. The integer part of a K-quant (and Q4_1's min
+// term) is exact, but llama.cpp turns it into floats per output, differently
+// per kernel — and which kernel runs depends on the batch size (matmul.hpp).
+// Those steps run here with one tile output per vector lane ("out lanes"):
+//   C == 1 (matvec): lane r of a single vector;
+//   C > 1: vector g holds rows 2g and 2g+1 (lanes 0-3 and 4-7) by columns 0..3.
+// ggml's interleaved kernels also keep one output per lane, so their
+// per-output float steps become ours lane for lane. Lanes of missing
+// rows/columns (tile edges) hold zeros.
 // ---------------------------------------------------------------------------
 namespace detail {
+
+template <int R, int C>
+inline constexpr int kOutVecs = C == 1 ? 1 : (R + 1) / 2;
+
+/// Lane i = the sum of the 8 int32 lanes of a[i] (exact; i < 8).
+inline __m256i lane_totals8(const __m256i (&a)[8]) {
+  const __m256i s01 = _mm256_hadd_epi32(a[0], a[1]), s23 = _mm256_hadd_epi32(a[2], a[3]);
+  const __m256i s45 = _mm256_hadd_epi32(a[4], a[5]), s67 = _mm256_hadd_epi32(a[6], a[7]);
+  const __m256i q0 = _mm256_hadd_epi32(s01, s23);  // a0..a3: low-half sums | high-half sums
+  const __m256i q1 = _mm256_hadd_epi32(s45, s67);  // a4..a7
+  return _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
+}
+
+/// Lane i = the sum of the 8 int32 lanes of a[i] for i < 4; lanes 4..7 zero.
+inline __m256i lane_totals4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+  const __m256i q = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+  return _mm256_zextsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+}
+
+/// Out-lane vector g of the totals of v[r][c] (each an 8-lane int32 vector).
+template <int R, int C>
+inline __m256i tile_totals(const __m256i (&v)[R][C], int g) {
+  const __m256i z = _mm256_setzero_si256();
+  if constexpr (C == 1) {
+    static_assert(R <= 4, "matvec out lanes hold at most 4 rows here");
+    return lane_totals4(v[0][0], R > 1 ? v[R > 1 ? 1 : 0][0] : z, R > 2 ? v[R > 2 ? 2 : 0][0] : z,
+                        R > 3 ? v[R > 3 ? 3 : 0][0] : z);
+  } else {
+    __m256i a[8];
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < 4; ++c) {
+        const int r = 2 * g + h;
+        a[4 * h + c] = (r < R && c < C) ? v[r < R ? r : 0][c < C ? c : 0] : z;
+      }
+    return lane_totals8(a);
+  }
+}
+
+/// A per-row value x[r] in out-lane vector g.
+template <int R, int C>
+inline __m256 rows_vec(const float (&x)[R], int g) {
+  auto at = [&](int r) { return r < R ? x[r < R ? r : 0] : 0.0f; };
+  if constexpr (C == 1) return _mm256_setr_ps(at(0), at(1), at(2), at(3), 0.0f, 0.0f, 0.0f, 0.0f);
+  else return _mm256_set_m128(_mm_set1_ps(at(2 * g + 1)), _mm_set1_ps(at(2 * g)));
+}
+
+/// A per-column value x[c] in the out lanes (the same for every vector).
+template <int C>
+inline __m256 cols_vec(const float (&x)[C]) {
+  if constexpr (C == 1) {
+    return _mm256_set1_ps(x[0]);
+  } else {
+    auto at = [&](int c) { return c < C ? x[c < C ? c : 0] : 0.0f; };
+    const __m128 v = _mm_setr_ps(at(0), at(1), at(2), at(3));
+    return _mm256_set_m128(v, v);
+  }
+}
+
+/// y[c * ldy + r] = the out lane of (r, c).
+template <int R, int C>
+inline void store_lanes(const TileArgs& t, const __m256 (&out)[kOutVecs<R, C>]) {
+  alignas(32) float o[kOutVecs<R, C>][8];
+  for (int g = 0; g < kOutVecs<R, C>; ++g) _mm256_store_ps(o[g], out[g]);
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = C == 1 ? o[0][r] : o[r / 2][(r & 1) * 4 + c];
+}
+
+/// The out-lane value at (r, c) of a stored out-lane vector set.
+template <int R, int C>
+inline float lane_at(const float (&o)[kOutVecs<R, C>][8], int r, int c) {
+  return C == 1 ? o[0][r] : o[r / 2][(r & 1) * 4 + c];
+}
+
 /// Q4_K's 12 scale bytes -> 8 scales and 8 mins (bytes, 0..63).
 inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn) {
   std::uint32_t u0, u1, u2;
@@ -327,34 +376,169 @@ inline void q4k_scales(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* mn
 }
 }  // namespace detail
 
+// ---------------------------------------------------------------------------
+// Q4_1 x Act32: value = d*q + m, so dot = d*da*sum(q*a) + m*(da*sum(a)).
+// llama.cpp (ggml_vec_dot_q4_1_q8_1, for every batch size: llamafile has no
+// Q4_1 path) keeps the two terms apart: 8 lanes of fma(float(lane),
+// d * d_a, acc) for the codes, and a scalar summs = fma(m, s_a, summs) for
+// the mins (s_a = the activation block's fp16 d*sum, Act32View::s; the source
+// writes summs += m * s, which GCC fuses: vfmadd231ss in the library), then
+// y = hsum8(acc) + summs. The summs chains run in out lanes (one lane per
+// output, see "Per-output float steps" above). maddubs pairs <= 2*15*127.
+// ---------------------------------------------------------------------------
 template <int R, int C>
-inline void tile_q4_K(const TileArgs& t) {
+inline void tile_q4_1(const TileArgs& t) {
+  using namespace simd;
+  using B = quant::FormatTraits<quant::format::Q4_1>::Block;
+  constexpr int G = detail::kOutVecs<R, C>;
+  const std::int64_t nb = t.K / 32;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  const float* as[C];
+  for (int c = 0; c < C; ++c) {
+    const Act32View v(t.a + c * t.a_stride, t.K);
+    aq[c] = v.qs;
+    ad[c] = v.d;
+    as[c] = v.s;
+  }
+  __m256 acc[R][C];
+  __m256 summs[G];
+  zero_tile(acc);
+  for (int g = 0; g < G; ++g) summs[g] = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_step(t, b);
+    __m256i wu[R];
+    __m256 dw[R];
+    float mw[R], sa[C];
+    for (int r = 0; r < R; ++r) {
+      wu[r] = nibbles32(wr[r][b].qs);
+      dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
+      mw[r] = h2f(wr[r][b].m.bits);
+    }
+    for (int c = 0; c < C; ++c) sa[c] = as[c][b];
+    const __m256 sa_v = detail::cols_vec(sa);
+    for (int g = 0; g < G; ++g) summs[g] = _mm256_fmadd_ps(detail::rows_vec<R, C>(mw, g), sa_v, summs[g]);
+    for (int c = 0; c < C; ++c) {
+      const __m256i y = load256(aq[c] + 32 * b);
+      const __m256 da = _mm256_set1_ps(ad[c][b]);
+      for (int r = 0; r < R; ++r) {
+        const __m256i s = dp_u8s8(_mm256_setzero_si256(), wu[r], y);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(s), acc[r][c]);
+      }
+    }
+  }
+  alignas(32) float sm[G][8];
+  for (int g = 0; g < G; ++g) _mm256_store_ps(sm[g], summs[g]);
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r) t.y[c * t.ldy + r] = hsum(acc[r][c]) + detail::lane_at<R, C>(sm, r, c);
+}
+
+// ---------------------------------------------------------------------------
+// Q4_K x Q8_K. Integer part, per 64 elements (sub-blocks 2p and 2p+1, one
+// 32-byte load of codes: low nibbles 2p, high 2p+1): vpmaddubsw(code, a)
+// (pairs <= 2 * 15 * 127) then vpmaddwd/vpdpwssd by the 6-bit scale; the
+// min term's integer per pair p is m_2p * B_2p + m_2p+1 * B_2p+1 with B the
+// activation's 32-element code sums (from Q8_K's bsums): one vpmaddwd lane.
+// Float part — llama.cpp runs Q4_K through its CPU_REPACK q4_K_8x8 kernels
+// (any Q4_K matrix whose row count is a multiple of 8), per output:
+//   S = fma(float(I), d * d_a, S),  Mn = fma(float(Imin), dmin * d_a, Mn),
+//   y = S - Mn  (S and Mn start at 0; d * d_a is one fp32 product),
+// with (I, Imin) the integer sums of a whole super-block in the gemv kernel
+// (Accum::kRepackGemv: rows taken one at a time) and of each 64-element pair
+// in the gemm kernel (Accum::kRepackGemm: groups of 4 activation rows).
+// ---------------------------------------------------------------------------
+namespace detail {
+/// Q4_K's min-term integers for the out lanes of an R x C tile, per 64-element
+/// pair p: m_2p * B_2p + m_2p+1 * B_2p+1 (m the row's 6-bit mins, B the
+/// column's 32-element code sums) — one vpmaddwd lane of (mins, B) as int16.
+template <int R, int C>
+struct Q4KMins {
+  static constexpr int G = kOutVecs<R, C>;
+  __m256i lanes[4][G];  // [p][g]
+
+  Q4KMins(const std::uint8_t (&mn)[R][8], const __m128i (&bs8)[C]) {
+    __m128i mins16[R];
+    for (int r = 0; r < R; ++r) mins16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[r])));
+    if constexpr (C == 1) {
+      // Lane p of madd(mins_r, B) is row r's pair-p integer: transpose rows x pairs.
+      __m128 m[4];
+      for (int r = 0; r < 4; ++r) m[r] = r < R ? _mm_castsi128_ps(_mm_madd_epi16(mins16[r < R ? r : 0], bs8[0])) : _mm_setzero_ps();
+      _MM_TRANSPOSE4_PS(m[0], m[1], m[2], m[3]);
+      for (int p = 0; p < 4; ++p) lanes[p][0] = _mm256_zextsi128_si256(_mm_castps_si128(m[p]));
+    } else {
+      // Pair words (B_2p, B_2p+1) of columns 0..3, transposed: bw[p] = [word p of each column].
+      __m128 bw[4];
+      for (int c = 0; c < 4; ++c) bw[c] = c < C ? _mm_castsi128_ps(bs8[c < C ? c : 0]) : _mm_setzero_ps();
+      _MM_TRANSPOSE4_PS(bw[0], bw[1], bw[2], bw[3]);
+      for (int g = 0; g < G; ++g) {
+        const __m256i rows = _mm256_set_m128i(2 * g + 1 < R ? mins16[2 * g + 1 < R ? 2 * g + 1 : 0] : _mm_setzero_si128(),
+                                              mins16[2 * g]);
+        for (int p = 0; p < 4; ++p) {
+          const __m256i pick = _mm256_setr_epi32(p, p, p, p, 4 + p, 4 + p, 4 + p, 4 + p);
+          lanes[p][g] = _mm256_madd_epi16(_mm256_permutevar8x32_epi32(rows, pick),
+                                          _mm256_broadcastsi128_si256(_mm_castps_si128(bw[p])));
+        }
+      }
+    }
+  }
+};
+}  // namespace detail
+
+template <int R, int C, Accum A>
+inline void tile_q4_K_order(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q4_K>::Block;
-  using A = quant::FormatTraits<quant::format::Q8_K>::Block;
+  using Q8K = quant::FormatTraits<quant::format::Q8_K>::Block;
+  constexpr int G = detail::kOutVecs<R, C>;
+  constexpr bool kPerPair = A == Accum::kRepackGemm;
   const std::int64_t nb = t.K / quant::kQK_K;
   const B* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const A* ar[C];
-  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const A*>(t.a + c * t.a_stride);
-  __m256 acc[R][C];
-  zero_tile(acc);
+  const Q8K* ar[C];
+  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const Q8K*>(t.a + c * t.a_stride);
+  __m256 S[G], Mn[G];
+  for (int g = 0; g < G; ++g) S[g] = Mn[g] = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     prefetch_step(t, b);
     alignas(16) std::uint8_t sc[R][8];
     alignas(16) std::uint8_t mn[R][8];
-    for (int r = 0; r < R; ++r) detail::q4k_scales(wr[r][b].scales, sc[r], mn[r]);
+    float dw[R], dmin[R], da[C];
+    for (int r = 0; r < R; ++r) {
+      detail::q4k_scales(wr[r][b].scales, sc[r], mn[r]);
+      dw[r] = h2f(wr[r][b].d.bits);
+      dmin[r] = h2f(wr[r][b].dmin.bits);
+    }
+    __m128i bs8[C];  // activation 32-element code sums, int16
+    for (int c = 0; c < C; ++c) {
+      da[c] = ar[c][b].d;
+      bs8[c] = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums)),
+                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums + 8)));
+    }
+    const __m256 da_v = detail::cols_vec(da);
+    __m256 dd[G], dm[G];  // d * d_a and dmin * d_a per out lane
+    for (int g = 0; g < G; ++g) {
+      dd[g] = _mm256_mul_ps(detail::rows_vec<R, C>(dw, g), da_v);
+      dm[g] = _mm256_mul_ps(detail::rows_vec<R, C>(dmin, g), da_v);
+    }
+    const detail::Q4KMins<R, C> mins(mn, bs8);
     __m256i sumi[R][C];
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) sumi[r][c] = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j += 2) {
+    for (int p = 0; p < 4; ++p) {
+      const int j = 2 * p;
       __m256i qlo[R], qhi[R], slo[R], shi[R];
       for (int r = 0; r < R; ++r) {
-        const __m256i q = load256(wr[r][b].qs + 16 * j);
+        const __m256i q = load256(wr[r][b].qs + 32 * p);
         qlo[r] = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
         qhi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
         slo[r] = _mm256_set1_epi16(sc[r][j]);
         shi[r] = _mm256_set1_epi16(sc[r][j + 1]);
+      }
+      if constexpr (kPerPair) {
+        for (int r = 0; r < R; ++r)
+          for (int c = 0; c < C; ++c) sumi[r][c] = _mm256_setzero_si256();
       }
       for (int c = 0; c < C; ++c) {
         const __m256i y0 = load256(ar[c][b].qs + 32 * j);
@@ -364,46 +548,63 @@ inline void tile_q4_K(const TileArgs& t) {
           sumi[r][c] = dp_s16(sumi[r][c], _mm256_maddubs_epi16(qhi[r], y1), shi[r]);
         }
       }
+      if constexpr (kPerPair) {
+        for (int g = 0; g < G; ++g) {
+          S[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), dd[g], S[g]);
+          Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins.lanes[p][g]), dm[g], Mn[g]);
+        }
+      }
     }
-    // Per super-block scales and the min term.
-    for (int c = 0; c < C; ++c) {
-      const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums));
-      const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ar[c][b].bsums + 8));
-      const __m128i bs8 = _mm_hadd_epi16(bs_lo, bs_hi);  // sum per 32-element sub-block
-      const float da = ar[c][b].d;
-      for (int r = 0; r < R; ++r) {
-        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[r])));
-        const __m128i mi = _mm_madd_epi16(mins, bs8);
-        const float dd = h2f(wr[r][b].d.bits) * da;
-        const float dm = -h2f(wr[r][b].dmin.bits) * da;
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(dd), acc[r][c]);
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(mi)), _mm256_set1_ps(dm), acc[r][c]);
+    if constexpr (!kPerPair) {
+      for (int g = 0; g < G; ++g) {
+        const __m256i imin = _mm256_add_epi32(_mm256_add_epi32(mins.lanes[0][g], mins.lanes[1][g]),
+                                              _mm256_add_epi32(mins.lanes[2][g], mins.lanes[3][g]));
+        S[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), dd[g], S[g]);
+        Mn[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin), dm[g], Mn[g]);
       }
     }
   }
-  store_tile(t, acc);
+  __m256 out[G];
+  for (int g = 0; g < G; ++g) out[g] = _mm256_sub_ps(S[g], Mn[g]);
+  detail::store_lanes<R, C>(t, out);
 }
+
 
 // ---------------------------------------------------------------------------
 // Q6_K x Q8_K. u = stored 6-bit code (0..63): vpmaddubsw(u, a) pairs <=
 // 2 * 63 * 127 = 16002, then vpmaddwd/vpdpwssd by the int8 sub-block scale
 // (two scales per 32 elements: one per 128-bit half). The code offset -32
-// contributes -32 * sum_j sc_j * bsum_j, one vpmaddwd per super-block.
+// contributes -32 * sum_j sc_j * bsum_j, one vpmaddwd per super-block, which
+// starts the accumulator: int32 lane k then holds exactly what lane k of
+// ggml_vec_dot_q6_K_q8_K holds (elements 4k..4k+3 of every 32, and the
+// offset of bsum pair k). Float part, per the llama.cpp kernel that runs:
+//   Accum::kDefault (ggml_vec_dot_q6_K_q8_K, fewer than 8 activation rows):
+//     per lane acc = fma(float(lane), d * d_a, acc), then the 8-lane sum;
+//   Accum::kTiled (the tiled K-quant matmul, 8 or more rows):
+//     per output S = fma(float(I) * d, d_a, S), I the super-block's total.
+//     ggml's source multiplies by d_a and then adds; GCC's default
+//     -ffp-contract=fast fuses the two (its vector intrinsics are plain
+//     operators). Measured on SmolLM2's ffn_down: the fused form matches
+//     llama.cpp's output in 100% of elements, separate rounding in 56%.
 // ---------------------------------------------------------------------------
-template <int R, int C>
-inline void tile_q6_K(const TileArgs& t) {
+template <int R, int C, Accum A>
+inline void tile_q6_K_order(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q6_K>::Block;
-  using A = quant::FormatTraits<quant::format::Q8_K>::Block;
+  using Q8K = quant::FormatTraits<quant::format::Q8_K>::Block;
+  constexpr int G = detail::kOutVecs<R, C>;
+  constexpr bool kTotal = A == Accum::kTiled;
   const std::int64_t nb = t.K / quant::kQK_K;
   const B* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const A* ar[C];
-  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const A*>(t.a + c * t.a_stride);
+  const Q8K* ar[C];
+  for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const Q8K*>(t.a + c * t.a_stride);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m30 = _mm256_set1_epi8(0x30);
-  __m256 acc[R][C];
+  __m256 acc[R][C];  // kDefault: per (r, c) 8 lanes
+  __m256 S[G];       // kTiled: one lane per output
   zero_tile(acc);
+  for (int g = 0; g < G; ++g) S[g] = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     prefetch_step(t, b);
     __m128i sc8[R];
@@ -441,15 +642,25 @@ inline void tile_q6_K(const TileArgs& t) {
         }
       }
     }
-    for (int c = 0; c < C; ++c) {
-      const float da = ar[c][b].d;
-      for (int r = 0; r < R; ++r)
-        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(h2f(wr[r][b].d.bits) * da),
-                                    acc[r][c]);
+    float dw[R], da[C];
+    for (int r = 0; r < R; ++r) dw[r] = h2f(wr[r][b].d.bits);
+    for (int c = 0; c < C; ++c) da[c] = ar[c][b].d;
+    if constexpr (kTotal) {
+      const __m256 da_v = detail::cols_vec(da);
+      for (int g = 0; g < G; ++g) {
+        const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(detail::tile_totals(sumi, g)), detail::rows_vec<R, C>(dw, g));
+        S[g] = _mm256_fmadd_ps(f, da_v, S[g]);
+      }
+    } else {
+      for (int c = 0; c < C; ++c)
+        for (int r = 0; r < R; ++r)
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(da[c] * dw[r]), acc[r][c]);
     }
   }
-  store_tile(t, acc);
+  if constexpr (kTotal) detail::store_lanes<R, C>(t, S);
+  else store_tile(t, acc);
 }
+
 
 // ---------------------------------------------------------------------------
 // F32 / F16 / BF16 x f32: widen 8 weights to fp32, one FMA per (r, c) and 8.
@@ -516,39 +727,42 @@ struct TileKernel;
 template <>
 struct TileKernel<quant::format::Q8_0> {
   static constexpr ActKind kAct = ActKind::kAct32;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q8_0<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q5_0> {
   static constexpr ActKind kAct = ActKind::kAct32;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q5_0<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q4_1> {
   static constexpr ActKind kAct = ActKind::kAct32;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q4_1<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q4_K> {
   static constexpr ActKind kAct = ActKind::kQ8K;
-  template <int R, int C>
-  static void tile(const TileArgs& t) { tile_q4_K<R, C>(t); }
+  // kDefault never reaches Q4_K (matmul.hpp asks for a repack order).
+  template <int R, int C, Accum A>
+  static void tile(const TileArgs& t) {
+    tile_q4_K_order<R, C, A == Accum::kRepackGemm ? Accum::kRepackGemm : Accum::kRepackGemv>(t);
+  }
 };
 template <>
 struct TileKernel<quant::format::Q6_K> {
   static constexpr ActKind kAct = ActKind::kQ8K;
-  template <int R, int C>
-  static void tile(const TileArgs& t) { tile_q6_K<R, C>(t); }
+  template <int R, int C, Accum A>
+  static void tile(const TileArgs& t) { tile_q6_K_order<R, C, A == Accum::kTiled ? Accum::kTiled : Accum::kDefault>(t); }
 };
 template <class F>
   requires(std::is_same_v<F, quant::format::F32> || std::is_same_v<F, quant::format::F16> ||
            std::is_same_v<F, quant::format::BF16>)
 struct TileKernel<F> {
   static constexpr ActKind kAct = ActKind::kFloat;
-  template <int R, int C>
+  template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_float<F, R, C>(t); }
 };
 

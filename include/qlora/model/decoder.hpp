@@ -23,14 +23,13 @@
 #include "qlora/cpu/f16_convert.hpp"
 #include "qlora/cpu/matmul.hpp"
 #include "qlora/cpu/simd_f32.hpp"
+#include "qlora/cpu/vec_exp.hpp"
 #include "qlora/io/gguf.hpp"
 #include "qlora/model/attention_policy.hpp"
 #include "qlora/model/kv_cache.hpp"
 #include "qlora/model/model_config.hpp"
 #include "qlora/model/rms_norm.hpp"
 #include "qlora/model/rope.hpp"
-#include "qlora/model/softmax.hpp"
-#include "qlora/model/swiglu.hpp"
 #include "qlora/model/weights.hpp"
 #include "qlora/quant/row.hpp"
 
@@ -120,6 +119,12 @@ class Decoder {
       rope_cos_sin(std::int64_t(pos0) + t, n_rot, c.rope_theta, freq, rope_cs_.data() + t * n_rot);
     }
 
+    // Rows whose logits are wanted. As llama.cpp does (its graph's
+    // inp_out_ids), the last layer's feed-forward block runs on these rows
+    // only: the other rows' results feed nothing (their K/V are cached
+    // before it). Besides the saved work this keeps llama.cpp's batch sizes,
+    // and so its kernels' rounding (cpu/matmul.hpp), in that block.
+    const std::int64_t first = all_logits ? 0 : N - 1;
     for (std::uint32_t l = 0; l < c.n_layer; ++l) {
       const LayerWeights& L = w_.layers[l];
       for (std::int64_t t = 0; t < N; ++t)
@@ -141,17 +146,19 @@ class Decoder {
       QLORA_TRY(linear(L.wo, att_.data(), N, h_.data()));
       for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
 
-      for (std::int64_t t = 0; t < N; ++t)
-        rms_norm_row(x_.data() + t * E, static_cast<const float*>(L.ffn_norm.data), h_.data() + t * E, E, c.rms_eps);
-      QLORA_TRY(linear(L.w_gate, h_.data(), N, gate_.data()));
-      QLORA_TRY(linear(L.w_up, h_.data(), N, up_.data()));
-      swiglu_row(gate_.data(), up_.data(), gate_.data(), N * F);
-      QLORA_TRY(linear(L.w_down, gate_.data(), N, h_.data()));
-      for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
+      const std::int64_t f0 = l + 1 == c.n_layer ? first : 0, nf = N - f0;  // feed-forward rows
+      float* xf = x_.data() + f0 * E;
+      for (std::int64_t t = 0; t < nf; ++t)
+        rms_norm_row(xf + t * E, static_cast<const float*>(L.ffn_norm.data), h_.data() + t * E, E, c.rms_eps);
+      QLORA_TRY(linear(L.w_gate, h_.data(), nf, gate_.data()));
+      QLORA_TRY(linear(L.w_up, h_.data(), nf, up_.data()));
+      for (std::int64_t t = 0; t < nf; ++t)  // per row, as ggml (a row's tail would use libm's expf)
+        cpu::swiglu_row(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+      QLORA_TRY(linear(L.w_down, gate_.data(), nf, h_.data()));
+      for (std::int64_t i = 0; i < nf * E; ++i) xf[i] += h_[std::size_t(i)];
     }
     cache_.advance(std::uint32_t(N));
 
-    const std::int64_t first = all_logits ? 0 : N - 1;
     const std::int64_t n_out = N - first;
     for (std::int64_t t = first; t < N; ++t)
       rms_norm_row(x_.data() + t * E, static_cast<const float*>(w_.output_norm.data), h_.data() + (t - first) * E, E,
@@ -165,6 +172,17 @@ class Decoder {
   /// reads the K/V head it shares through Attention<A>::kv_head — in place, no
   /// copy per query head: the layer's fp16 cache rows are widened to fp32 once
   /// per call (shared by every query head of a group and every new token).
+  ///
+  /// The arithmetic is llama.cpp's (non-flash attention, fp16 KV cache), to
+  /// the bit, because on quantized models any difference here flips 8-bit
+  /// activation codes downstream (cpu/vec_exp.hpp):
+  ///  - Q is rounded to fp16 before Q·K, the probabilities before P·V (ggml
+  ///    converts the f32 operand of an f16 product to fp16);
+  ///  - Q·K and P·V sum in ggml's order for the batch size: tinyBLAS for two
+  ///    or more tokens, ggml_vec_dot_f16 for one (cpu/simd_f32.hpp);
+  ///  - scores are Q·K * 1/sqrt(head_dim), softmaxed with ggml's exp and sums
+  ///    (cpu/vec_exp.hpp) over rows padded with -inf to whole vectors, as
+  ///    llama.cpp's masked KV length (a multiple of 256) pads them.
   template <class A>
   void attend(std::uint32_t layer, std::uint32_t pos0, std::int64_t N) {
     const ModelConfig& c = cfg_;
@@ -180,27 +198,28 @@ class Decoder {
       }
     }, *pool_);
     const float scale = 1.0f / std::sqrt(float(hd));
+    const cpu::SumOrder order = N >= 2 ? cpu::SumOrder::kBatched : cpu::SumOrder::kSingleToken;
     const std::size_t items = std::size_t(N) * c.n_head;
+    const std::size_t pad = std::size_t(cpu::kExpLanes);
     parallel_for(items, 1, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> scores(n_pos);
+      std::vector<float> scores((n_pos + pad - 1) / pad * pad);
       std::vector<float> qr(static_cast<std::size_t>(hd));
+      std::vector<float> lanes;
       for (std::size_t it = begin; it < end; ++it) {
         const std::int64_t t = std::int64_t(it / c.n_head);
         const std::uint32_t h = std::uint32_t(it % c.n_head);
         const std::int64_t kv_off = std::int64_t(Attention<A>::kv_head(h, c.n_gqa())) * hd;
         const std::uint32_t n_keys = pos0 + std::uint32_t(t) + 1;  // causal: up to and including itself
-        // llama.cpp multiplies Q with the fp16 K cache after rounding Q to
-        // fp16, and the fp16 V cache with fp16-rounded probabilities; doing
-        // the same keeps our logits on top of the peer's (tests/model).
         const float* q_src = q_.data() + t * Q + std::int64_t(h) * hd;
         for (int i = 0; i < hd; ++i) qr[std::size_t(i)] = fp16_to_f32(f32_to_fp16(q_src[i]));
         for (std::uint32_t j = 0; j < n_keys; ++j)
-          scores[j] = cpu::dot_f32(qr.data(), kf_.data() + std::int64_t(j) * KV + kv_off, hd) * scale;
-        softmax_row(scores.data(), n_keys);
-        float* out = att_.data() + t * Q + std::int64_t(h) * hd;
-        for (int i = 0; i < hd; ++i) out[i] = 0.0f;
-        for (std::uint32_t j = 0; j < n_keys; ++j)
-          cpu::axpy_f32(fp16_to_f32(f32_to_fp16(scores[j])), vf_.data() + std::int64_t(j) * KV + kv_off, out, hd);
+          scores[j] = cpu::dot_f32(qr.data(), kf_.data() + std::int64_t(j) * KV + kv_off, hd, order) * scale;
+        const std::size_t n_pad = (n_keys + pad - 1) / pad * pad;
+        for (std::size_t j = n_keys; j < n_pad; ++j) scores[j] = -INFINITY;  // masked: exp gives exactly 0
+        cpu::softmax_row(scores.data(), std::int64_t(n_pad));
+        for (std::uint32_t j = 0; j < n_keys; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j]));
+        cpu::weighted_rows_f32(scores.data(), vf_.data() + kv_off, KV, n_keys, att_.data() + t * Q + std::int64_t(h) * hd,
+                               hd, order, lanes);
       }
     }, *pool_);
   }

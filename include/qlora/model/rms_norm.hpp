@@ -1,8 +1,11 @@
 // qlora/model/rms_norm.hpp — RMSNorm, y = x / sqrt(mean(x^2) + eps) * w.
 //
-// The sum of squares is accumulated in double, as ggml does (ggml_float), so
-// wide rows (4096+) lose nothing to cancellation and our activations track
-// llama.cpp's closely. Host/device; the backward pass lives with training.
+// As ggml does (ggml_compute_forward_rms_norm_f32): each square is a float
+// product, the squares are summed in double (ggml_float), so wide rows
+// (4096+) lose nothing to cancellation, the mean is rounded to float, and
+// y = (x * scale) * w. Every step rounds where ggml's does, so our
+// activations equal llama.cpp's bit for bit (quantized models need that:
+// cpu/vec_exp.hpp). Host/device; the backward pass lives with training.
 #pragma once
 
 #include <cmath>
@@ -15,7 +18,7 @@ namespace qlora::model {
 /// 1 / sqrt(mean(x^2) + eps) for one row of n values.
 QLORA_HD float rms_inv(const float* x, std::int64_t n, float eps) {
   double sum = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+  for (std::int64_t i = 0; i < n; ++i) sum += double(x[i] * x[i]);  // float square, as ggml
   const float mean = float(sum / double(n));
   return 1.0f / sqrtf(mean + eps);
 }

@@ -1,5 +1,7 @@
 // qlora/model/softmax.hpp — numerically safe softmax of one row (max
 // subtracted, sum in double as ggml does), in place.
+// The CPU decoder's attention uses cpu/vec_exp.hpp's softmax_row, which
+// reproduces ggml's vectorised exp and partial sums bit for bit.
 #pragma once
 
 #include <cmath>

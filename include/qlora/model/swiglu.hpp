@@ -1,4 +1,6 @@
 // qlora/model/swiglu.hpp — the gated MLP activation, out = silu(gate) * up.
+// The plain definition (host/device). The CPU decoder uses cpu/vec_exp.hpp's
+// swiglu_row instead, which reproduces ggml's vectorised exp bit for bit.
 #pragma once
 
 #include <cmath>
