@@ -63,7 +63,8 @@ TEST(GemmBf16Avx512, EqualsScalarOracleBitForBit) {
   SKIP_WITHOUT_BF16();
   unsigned seed = 10;
   const std::vector<std::array<std::int64_t, 3>> sizes = {
-      {1, 1, 1}, {7, 5, 3}, {8, 48, 256}, {9, 49, 257}, {37, 53, 301}, {256, 64, 256}, {70, 200, 600}, {20, 30, 513}};
+      {1, 1, 1}, {7, 5, 3}, {8, 48, 256}, {9, 49, 257}, {37, 53, 301}, {256, 64, 256}, {70, 200, 600},
+      {20, 30, 1100}, {5, 17, 2051}};  // the last two span 2 and 3 k blocks (kBf16Kc = 1024), 2051 odd
   for (Op a : {Op::kN, Op::kT})
     for (Op b : {Op::kN, Op::kT})
       for (const auto& s : sizes)
@@ -87,7 +88,7 @@ TEST(GemmBf16Avx512, PackedADriverDoesNotDependOnTheColumnSplit) {
   // C = X W^T with X packed once; columns computed whole, or in the uneven
   // ranges different thread counts would own, must give the same bits (and
   // the oracle's).
-  const std::int64_t M = 37, K = 700, N = 300;
+  const std::int64_t M = 37, K = 1500, N = 300;  // two k blocks
   const auto X = randn(std::size_t(M * K), 20), W = randn(std::size_t(N * K), 21);
   std::vector<std::uint32_t> a(std::size_t(bf16_packed_a_words(M, K)));
   const std::int64_t panels = (M + kBf16Mr - 1) / kBf16Mr;

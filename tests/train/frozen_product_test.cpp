@@ -89,9 +89,10 @@ TEST(FrozenProduct, Fp32MatchesGemmOnTheDecodedWeight) {
 
 TEST(FrozenProduct, Bf16EqualsTheOracleForEveryPoolSize) {
   if (!cpu::has_avx512_bf16()) GTEST_SKIP() << "CPU (or build) lacks AVX512_BF16";
-  // M = 600 rows: the input gradient's depth spans three k blocks (256, 256,
-  // 88); M is no multiple of the 48-column panels; N = 37 leaves a row tail.
-  const std::int64_t M = 600, K = 320, N = 37;
+  // K = 1088 and M = 1100: both products' depth spans two k blocks (1024 +
+  // 64 / 76); M is no multiple of the 48-column panels; N = 37 leaves a row
+  // tail.
+  const std::int64_t M = 1100, K = 1088, N = 37;
   ThreadPool build_pool(2);
   for (Kind kind : {Kind::kNf4, Kind::kF32, Kind::kQ8_0}) {
     const Weight w = make_weight(kind, M, K, build_pool);

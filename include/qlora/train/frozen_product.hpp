@@ -81,7 +81,7 @@ inline void pack_weight_rows(const FrozenMatrix& W, std::int64_t k0, std::int64_
   if (const float* d = W.dense()) return cpu::pack_bf16(d + j * K + k0, K, 1, nj, kd, NR, dst);
   if (W.file_type() == std::uint32_t(quant::GgmlType::Q8_0))  // a tied head, as SmolLM2's
     return cpu::pack_bf16_q8_0_rows(static_cast<const cpu::Q8_0Block*>(W.file_data()), K, j, nj, k0, kd, NR, dst);
-  // Other file types: decode one micro-panel's rows at a time (48 x 256 fp32 = 48 KB).
+  // Other file types: decode one micro-panel's rows at a time (48 x 1024 fp32 = 192 KB).
   float* tmp = panel_buffer(std::size_t(NR * kd));
   const std::int64_t pairs = (kd + 1) / 2;
   for (std::int64_t l = 0; l < nj; l += NR) {
