@@ -49,10 +49,16 @@ class ProgressBar {
     std::string bar(std::size_t(kWidth), ' ');
     const int filled = int(frac * kWidth + 0.5);
     for (int i = 0; i < filled && i < kWidth; ++i) bar[std::size_t(i)] = '#';
-    std::string n = note.size() > 32 ? note.substr(0, 29) + "..." : note;
-    std::fprintf(stderr, "%s%s [%s] %5.1f%% %8.1f %s/s  %s %s  %-32s%s", tty_ ? "\r" : "", label_.c_str(),
-                 bar.c_str(), 100.0 * frac, rate, unit_.c_str(), done_ >= total_ ? "took" : "ETA",
-                 format_seconds(done_ >= total_ ? elapsed : eta).c_str(), n.c_str(), tty_ ? "" : "\n");
+    std::string n = note.size() > kNoteWidth ? note.substr(0, kNoteWidth - 3) + "..." : note;
+    // Slow units (training steps take seconds) read better as seconds per
+    // unit than as "0.0 step/s".
+    char rate_text[48];
+    if (rate >= 1.0 || rate <= 0.0) std::snprintf(rate_text, sizeof rate_text, "%8.1f %s/s", rate, unit_.c_str());
+    else std::snprintf(rate_text, sizeof rate_text, "%8.1f s/%s", 1.0 / rate, unit_.c_str());
+    std::fprintf(stderr, "%s%s [%s] %5.1f%% %s  %s %s  %-*s%s", tty_ ? "\r" : "", label_.c_str(), bar.c_str(),
+                 100.0 * frac, rate_text, done_ >= total_ ? "took" : "ETA",
+                 format_seconds(done_ >= total_ ? elapsed : eta).c_str(), int(kNoteWidth), n.c_str(),
+                 tty_ ? "" : "\n");
     std::fflush(stderr);
   }
 
@@ -64,6 +70,7 @@ class ProgressBar {
     return buf;
   }
 
+  static constexpr std::size_t kNoteWidth = 64;
   std::string label_, unit_;
   double total_, done_ = 0;
   bool tty_;
