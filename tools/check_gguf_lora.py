@@ -20,6 +20,15 @@
    for a merge that skips llama's q/k permutation (the check would catch a
    permutation bug).
 
+With --trained ADAPTER (a checkpoint of `qlora train`, a PEFT directory or a
+GGUF LoRA), the adapter is that trained one instead and the prediction is OUR
+engine's: `qlora merge --target original --type f16` of base + adapter.
+llama.cpp then runs base + adapter.gguf (runtime LoRA) and our merged file;
+our decoder's logits on that merged F16 file equal llama.cpp's bit for bit
+(tests/model/decoder_test.cpp), so agreement here closes the chain trained
+adapter -> GGUF LoRA -> llama.cpp == our engine. The prompt is then a Japanese
+question from the test set as the chat template renders it.
+
 Run (a Python with numpy, gguf and llama-cpp-python; tools/install_peers.sh):
     python3 tools/check_gguf_lora.py --qlora build/apps/qlora/qlora \\
         --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf [--work /tmp/check_gguf_lora]
@@ -148,6 +157,52 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return float(d.max()), float(d.mean()), float(np.mean(a.argmax(-1) == b.argmax(-1)))
 
 
+def run(cmd: list[str]) -> bool:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(" ".join(cmd) + "\n" + r.stderr, file=sys.stderr)
+    return r.returncode == 0
+
+
+def check_trained(args, work: Path, base: Path) -> int:
+    """llama.cpp's runtime LoRA with a trained adapter vs our engine's merge of it."""
+    adapter = work / "trained_adapter.gguf"
+    merged = work / "trained_merged.f16.gguf"
+    if not run([args.qlora, "export-adapter", args.trained, "--to", "gguf", "--out", str(adapter), "--base", str(base)]):
+        return 1
+    if not run([args.qlora, "merge", "--model", str(base), "--adapter", args.trained, "--out", str(merged),
+                "--type", "f16", "--target", "original", "--quiet"]):
+        return 1
+    from llama_cpp import Llama
+    tok = Llama(model_path=str(base), vocab_only=True, verbose=False)
+    prompt = ("<|im_start|>user\n砂防基本計画において、土砂生産抑制計画の目的は何ですか？<|im_end|>\n"
+              "<|im_start|>assistant\n")
+    tokens = tok.tokenize(prompt.encode(), add_bos=False, special=True)
+    del tok
+    print(f"running llama.cpp on {len(tokens)} tokens ...", file=sys.stderr)
+    # The merged file is F16, so F16 weight rounding alone moves the logits;
+    # measure that floor on the base itself (F32 vs its F16 copy).
+    base16 = work / "base.f16.gguf"
+    if not run([args.qlora, "quantize", str(base), str(base16), "--type", "f16"]):
+        return 1
+    with_adapter = logits(base, tokens, adapter)
+    ours = logits(merged, tokens)
+    without = logits(base, tokens)
+    fmx, fmean, ftop1 = compare(without, logits(base16, tokens))
+    mx, mean, top1 = compare(with_adapter, ours)
+    bmx, bmean, btop1 = compare(without, ours)
+    print(f"trained adapter {args.trained}: prompt {len(tokens)} tokens x {with_adapter.shape[1]} logits")
+    print(f"base + GGUF LoRA (llama.cpp) vs our merge (F16): max |dlogit| {mx:.3e}, mean {mean:.3e}, "
+          f"top-1 agreement {100 * top1:.1f}%")
+    print(f"base without adapter         vs our merge:       max |dlogit| {bmx:.3f}, mean {bmean:.3f}, "
+          f"top-1 agreement {100 * btop1:.1f}%")
+    print(f"floor: base F32 vs its F16 copy (no adapter):    max |dlogit| {fmx:.3e}, mean {fmean:.3e}, "
+          f"top-1 agreement {100 * ftop1:.1f}%")
+    ok = mx <= max(args.tolerance, 2 * fmx) and top1 == 1.0 and bmx > 20 * mx
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--qlora", required=True, help="the qlora binary")
@@ -158,6 +213,7 @@ def main() -> int:
     ap.add_argument("--b-std", type=float, default=0.04, help="std of B's entries")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--tolerance", type=float, default=5e-2, help="max |delta logit| accepted")
+    ap.add_argument("--trained", help="a trained adapter (checkpoint, PEFT dir or GGUF LoRA): compare with our merge")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -176,6 +232,9 @@ def main() -> int:
     weights = load_f32(reader)
     base = work / "base.f32.gguf"
     write_gguf(base, reader, weights, "base f32")
+
+    if args.trained:
+        return check_trained(args, work, base)
 
     peft_dir = work / "peft"
     lora = make_peft_adapter(peft_dir, cfg, args.rank, args.alpha, args.seed, args.b_std)
