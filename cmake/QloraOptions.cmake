@@ -1,6 +1,7 @@
 # Build options (style.md §2.1). Defaults: CPU build with apps and tests.
 include(GNUInstallDirs)
 option(QLORA_BUILD_APPS "Build the qlora command-line program" ${PROJECT_IS_TOP_LEVEL})
+option(QLORA_BUILD_VARIANTS "Build the variant apps of the paper's configurations (apps/variants)" ${PROJECT_IS_TOP_LEVEL})
 option(QLORA_BUILD_TESTS "Build the GoogleTest suite" ${PROJECT_IS_TOP_LEVEL})
 option(QLORA_BUILD_BENCH "Build the Google Benchmark programs" ${PROJECT_IS_TOP_LEVEL})
 option(QLORA_BUILD_FUZZ "Build libFuzzer targets (needs clang)" OFF)

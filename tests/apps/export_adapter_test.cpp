@@ -9,6 +9,7 @@
 
 #include "io/lora_test_adapters.hpp"
 #include "qlora/io/gguf_writer.hpp"
+#include "cli_run.hpp"
 #include "temp_dir.hpp"
 
 namespace qlora {
@@ -16,23 +17,9 @@ namespace {
 
 #ifdef QLORA_CLI_PATH
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using test::CliRun;
 
-CliRun run(const std::string& args) {
-  CliRun r;
-  const std::string command = std::string(QLORA_CLI_PATH) + " export-adapter " + args + " 2>&1";
-  std::FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliRun run(const std::string& args) { return test::run_command(std::string(QLORA_CLI_PATH) + " export-adapter " + args); }
 
 /// A base "model" with presets::tiny()'s metadata and no tensors: all
 /// export-adapter reads from it.

@@ -72,11 +72,13 @@ struct ModelConfig {
 };
 
 /// Presets from each model's published config.json (see shared brief §2).
+/// They are constexpr so that variant apps (dispatch/variant.hpp) can take a
+/// preset's head counts and sizes as compile-time constants.
 namespace presets {
 
-inline ModelConfig llama3(std::string name, std::uint32_t vocab, bool llama3_rope) {
+constexpr ModelConfig llama3(std::string name, std::uint32_t vocab, bool llama3_rope) {
   ModelConfig c;
-  c.name = std::move(name);
+  c.name = name;  // not std::move: GCC 12 rejects moved-from SSO strings in constant evaluation
   c.arch = "llama";
   c.n_vocab = vocab;
   c.n_embd = 4096;
@@ -93,10 +95,10 @@ inline ModelConfig llama3(std::string name, std::uint32_t vocab, bool llama3_rop
   return c;
 }
 
-inline ModelConfig qwen2(std::string name, std::uint32_t embd, std::uint32_t layers, std::uint32_t heads,
+constexpr ModelConfig qwen2(std::string name, std::uint32_t embd, std::uint32_t layers, std::uint32_t heads,
                          std::uint32_t kv_heads, std::uint32_t ff, std::uint32_t vocab, bool tied) {
   ModelConfig c;
-  c.name = std::move(name);
+  c.name = name;  // not std::move: GCC 12 rejects moved-from SSO strings in constant evaluation
   c.arch = "qwen2";
   c.n_vocab = vocab;
   c.n_embd = embd;
@@ -115,14 +117,14 @@ inline ModelConfig qwen2(std::string name, std::uint32_t embd, std::uint32_t lay
   return c;
 }
 
-inline ModelConfig swallow_8b() { return llama3("Llama-3.1-Swallow-8B-Instruct-v0.3", 128256, true); }
-inline ModelConfig elyza_jp_8b() { return llama3("Llama-3-ELYZA-JP-8B", 128256, false); }
-inline ModelConfig tanuki_8b() { return llama3("Tanuki-8B-dpo-v1.0", 65024, false); }
-inline ModelConfig qwen25_7b() { return qwen2("Qwen2.5-7B-Instruct", 3584, 28, 28, 4, 18944, 152064, false); }
-inline ModelConfig qwen25_14b() { return qwen2("Qwen2.5-14B-Instruct", 5120, 48, 40, 8, 13824, 152064, false); }
-inline ModelConfig qwen25_05b() { return qwen2("Qwen2.5-0.5B-Instruct", 896, 24, 14, 2, 4864, 151936, true); }
+constexpr ModelConfig swallow_8b() { return llama3("Llama-3.1-Swallow-8B-Instruct-v0.3", 128256, true); }
+constexpr ModelConfig elyza_jp_8b() { return llama3("Llama-3-ELYZA-JP-8B", 128256, false); }
+constexpr ModelConfig tanuki_8b() { return llama3("Tanuki-8B-dpo-v1.0", 65024, false); }
+constexpr ModelConfig qwen25_7b() { return qwen2("Qwen2.5-7B-Instruct", 3584, 28, 28, 4, 18944, 152064, false); }
+constexpr ModelConfig qwen25_14b() { return qwen2("Qwen2.5-14B-Instruct", 5120, 48, 40, 8, 13824, 152064, false); }
+constexpr ModelConfig qwen25_05b() { return qwen2("Qwen2.5-0.5B-Instruct", 896, 24, 14, 2, 4864, 151936, true); }
 
-inline ModelConfig smollm2_135m() {
+constexpr ModelConfig smollm2_135m() {
   ModelConfig c;
   c.name = "SmolLM2-135M-Instruct";
   c.arch = "llama";
@@ -142,7 +144,7 @@ inline ModelConfig smollm2_135m() {
 }
 
 /// A 2-layer model small enough for finite-difference and golden tests.
-inline ModelConfig tiny() {
+constexpr ModelConfig tiny() {
   ModelConfig c;
   c.name = "tiny";
   c.arch = "llama";
