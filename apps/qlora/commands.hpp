@@ -29,4 +29,9 @@ int cmd_plan(int argc, char** argv);
 /// LoRA adapter PEFT <-> GGUF LoRA, checked against the base model.
 int cmd_export_adapter(int argc, char** argv);
 
+/// `qlora answer MODEL.gguf --data TEST_SET.jsonl --out answers.jsonl`: answer every question.
+int cmd_answer(int argc, char** argv);
+/// `qlora judge ANSWERS.jsonl... --data TEST_SET.jsonl --out DIR`: 0-3 scores and the comparison.
+int cmd_judge(int argc, char** argv);
+
 }  // namespace qlora::app

@@ -25,6 +25,8 @@ constexpr Subcommand kSubcommands[] = {
     {"train", qlora::app::cmd_train, "QLoRA fine-tuning on answer tokens (NF4 base, LoRA, AdamW, cosine)"},
     {"plan", qlora::app::cmd_plan, "memory a QLoRA run needs (NF4 base, adapter, activations) vs a GPU budget"},
     {"merge", qlora::app::cmd_merge, "merge a trained adapter into its base and write f16/q8_0/q4_k_m GGUF"},
+    {"answer", qlora::app::cmd_answer, "answer every question of a test set (answers.jsonl with s/Q and length)"},
+    {"judge", qlora::app::cmd_judge, "score answers on the 0-3 rubric and write the model comparison"},
     {"export-adapter", qlora::app::cmd_export_adapter, "convert a LoRA adapter between PEFT and llama.cpp GGUF"},
 };
 
