@@ -34,4 +34,7 @@ int cmd_answer(int argc, char** argv);
 /// `qlora judge ANSWERS.jsonl... --data TEST_SET.jsonl --out DIR`: 0-3 scores and the comparison.
 int cmd_judge(int argc, char** argv);
 
+/// `qlora serve MODEL.gguf [--port 11434]`: Ollama- and OpenAI-compatible HTTP server.
+int cmd_serve(int argc, char** argv);
+
 }  // namespace qlora::app

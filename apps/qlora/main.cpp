@@ -27,6 +27,7 @@ constexpr Subcommand kSubcommands[] = {
     {"merge", qlora::app::cmd_merge, "merge a trained adapter into its base and write f16/q8_0/q4_k_m GGUF"},
     {"answer", qlora::app::cmd_answer, "answer every question of a test set (answers.jsonl with s/Q and length)"},
     {"judge", qlora::app::cmd_judge, "score answers on the 0-3 rubric and write the model comparison"},
+    {"serve", qlora::app::cmd_serve, "HTTP server with Ollama and OpenAI chat endpoints (streaming)"},
     {"export-adapter", qlora::app::cmd_export_adapter, "convert a LoRA adapter between PEFT and llama.cpp GGUF"},
 };
 
