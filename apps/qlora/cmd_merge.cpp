@@ -9,6 +9,7 @@
 #include <cxxopts.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "adapter_input.hpp"
@@ -16,6 +17,9 @@
 #include "commands.hpp"
 #include "progress.hpp"
 #include "qlora/convert/merge_gguf.hpp"
+#include "qlora/core/text_file.hpp"
+#include "qlora/serve/modelfile.hpp"
+#include "qlora/text/chat_template.hpp"
 
 namespace qlora::app {
 namespace {
@@ -101,6 +105,18 @@ int cmd_merge(int argc, char** argv) {
   std::printf("merged %zu projections (r=%d, alpha=%g, target %s) into %s: %s, %.1f MiB, %.1f s\n", merged, ad->rank(),
               double(ad->config().alpha), args["target"].as<std::string>().c_str(), out.c_str(), type.c_str(),
               double(r->dst_bytes) / (1 << 20), r->seconds);
+  // Beside the merged file: an Ollama Modelfile with the model's chat template.
+  if (auto tmpl = text::ChatTemplate::from_gguf(*base)) {
+    serve::ModelfileOptions mo;
+    mo.from = "./" + std::filesystem::path(out).filename().string();
+    const std::string mf = out + ".Modelfile";
+    if (Status st = write_text_file(mf, serve::modelfile_text(*tmpl, mo)); st.is_ok())
+      std::printf("Ollama Modelfile: %s (ollama create NAME -f %s)\n", mf.c_str(), mf.c_str());
+    else
+      std::printf("note: no Modelfile written: %s\n", st.message().c_str());
+  } else {
+    std::printf("note: no Modelfile written: %s\n", tmpl.status().message().c_str());
+  }
   return 0;
 }
 

@@ -37,4 +37,7 @@ int cmd_judge(int argc, char** argv);
 /// `qlora serve MODEL.gguf [--port 11434]`: Ollama- and OpenAI-compatible HTTP server.
 int cmd_serve(int argc, char** argv);
 
+/// `qlora modelfile MODEL.gguf [--adapter A.gguf]`: an Ollama Modelfile.
+int cmd_modelfile(int argc, char** argv);
+
 }  // namespace qlora::app

@@ -28,6 +28,7 @@ constexpr Subcommand kSubcommands[] = {
     {"answer", qlora::app::cmd_answer, "answer every question of a test set (answers.jsonl with s/Q and length)"},
     {"judge", qlora::app::cmd_judge, "score answers on the 0-3 rubric and write the model comparison"},
     {"serve", qlora::app::cmd_serve, "HTTP server with Ollama and OpenAI chat endpoints (streaming)"},
+    {"modelfile", qlora::app::cmd_modelfile, "write an Ollama Modelfile (FROM, ADAPTER, TEMPLATE, PARAMETER) for a GGUF"},
     {"export-adapter", qlora::app::cmd_export_adapter, "convert a LoRA adapter between PEFT and llama.cpp GGUF"},
 };
 
