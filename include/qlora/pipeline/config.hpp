@@ -229,8 +229,16 @@ inline Status apply_config(const nlohmann::ordered_json& root, const std::map<st
                            const std::string& file, PipelineConfig& c) {
   using namespace config_detail;
   auto where = [&](const std::string& field) {
-    auto it = lines.find(field);
-    return file + (it == lines.end() ? "" : ":" + std::to_string(it->second)) + ": " + field;
+    // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on the
+    // equivalent chain of operator+.
+    std::string s = file;
+    if (auto it = lines.find(field); it != lines.end()) {
+      s += ':';
+      s += std::to_string(it->second);
+    }
+    s += ": ";
+    s += field;
+    return s;
   };
   if (!root.is_object()) return Status::invalid(file + ": the config must be a table / JSON object");
   for (const auto& [section, body] : root.items()) {
