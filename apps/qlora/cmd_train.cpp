@@ -56,7 +56,7 @@ std::string loss_chart(const std::vector<train::StepRecord>& steps) {
       e.x_labels.push_back(std::to_string(r.step));
       e.values[0].push_back(r.eval_nll);
     }
-  return e.x_labels.empty() ? svg : svg + report::render_line_chart(e);
+  return e.x_labels.empty() ? svg : report::stack_charts({svg, report::render_line_chart(e)});
 }
 
 }  // namespace
@@ -89,6 +89,7 @@ int cmd_train(int argc, char** argv) {
     ("base", "frozen base storage: nf4 (double-quantized scales), nf4-single, file (as stored)", cxxopts::value<std::string>()->default_value("nf4"))
     ("gradient-checkpointing", "keep only block inputs; recompute in backward")
     ("compute", "precision of the frozen-weight and attention products: bf16 (fp32 accumulation; needs AVX512_BF16, else fp32 is used) or fp32", cxxopts::value<std::string>()->default_value("bf16"))
+    ("no-initial-eval", "skip the held-out evaluation before the first step (a sweep needs it once)")
     ("eval-every", "steps between held-out evaluations (0: each epoch)", cxxopts::value<std::int64_t>()->default_value("0"))
     ("save-every", "steps between checkpoints (0: final only)", cxxopts::value<std::int64_t>()->default_value("0"))
     ("resume", "continue from a checkpoint file, or 'auto' for the newest in --out", cxxopts::value<std::string>())
@@ -129,6 +130,7 @@ int cmd_train(int argc, char** argv) {
   cfg.max_steps = args["max-steps"].as<std::int64_t>();
   cfg.seed = args["seed"].as<std::uint64_t>();
   cfg.eval_every = args["eval-every"].as<std::int64_t>();
+  cfg.eval_initial = args.count("no-initial-eval") == 0;
   cfg.save_every = args["save-every"].as<std::int64_t>();
   cfg.stop_after = args["stop-after"].as<std::int64_t>();
   cfg.out_dir = args["out"].as<std::string>();
@@ -222,9 +224,12 @@ int cmd_train(int argc, char** argv) {
   std::printf("%s after step %lld of %lld: last loss %.4f, %.1f s, %.0f tokens/s\n",
               m.finished ? "finished" : "stopped", (long long)m.steps_done, (long long)m.total_steps,
               m.final_train_loss, m.seconds, sec_sum > 0 ? tok_sum / sec_sum : 0.0);
-  if (eval_set)
+  if (eval_set && cfg.eval_initial)
     std::printf("held-out answer NLL: %.4f (PPL %.3f) -> %.4f (PPL %.3f) over %lld tokens\n", m.initial_eval.nll,
                 m.initial_eval.ppl, m.final_eval.nll, m.final_eval.ppl, (long long)m.final_eval.tokens);
+  else if (eval_set)
+    std::printf("held-out answer NLL: %.4f (PPL %.3f) over %lld tokens\n", m.final_eval.nll, m.final_eval.ppl,
+                (long long)m.final_eval.tokens);
   if (!m.checkpoint.empty()) std::printf("checkpoint: %s\n", m.checkpoint.c_str());
   // The adapter in the two formats other tools load: PEFT (transformers) and
   // llama.cpp's GGUF LoRA (llama-cli --lora, qlora merge accepts all three).
@@ -254,8 +259,8 @@ int cmd_train(int argc, char** argv) {
   j["compute"] = cpu::compute_name(dec->compute());
   if (eval_set) {
     j["eval"] = {{"data", args["eval"].as<std::string>()},
-                 {"initial_nll", m.initial_eval.nll},
-                 {"initial_ppl", m.initial_eval.ppl},
+                 {"initial_nll", cfg.eval_initial ? nlohmann::ordered_json(m.initial_eval.nll) : nullptr},
+                 {"initial_ppl", cfg.eval_initial ? nlohmann::ordered_json(m.initial_eval.ppl) : nullptr},
                  {"final_nll", m.final_eval.nll},
                  {"final_ppl", m.final_eval.ppl},
                  {"tokens", m.final_eval.tokens}};

@@ -34,4 +34,35 @@ TEST(SvgPlot, WriteTextFileReportsBadPath) {
   EXPECT_NE(st.message().find("/nonexistent-dir/x.svg"), std::string::npos);
 }
 
+TEST(SvgPlot, ScatterDrawsFinitePointsWithTooltipsAndDiagonal) {
+  qlora::report::ScatterChart c;
+  c.title = "per question";
+  c.series = {"q8_0", "q4_k_m"};
+  c.x = {{1.0, 2.0, NAN}, {0.5}};
+  c.y = {{1.1, 2.5, 3.0}, {0.7}};
+  c.labels = {{"a", "b", "c"}, {"d"}};
+  c.diagonal = true;
+  const std::string svg = qlora::report::render_scatter_chart(c);
+  EXPECT_EQ(count(svg, "<title>"), 3u);  // the NaN point is left out
+  EXPECT_NE(svg.find("<title>b: 2, 2.5</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("stroke-dasharray"), std::string::npos);
+  // Jitter moves points but is the same on every call.
+  c.jitter = 0.3;
+  EXPECT_EQ(qlora::report::render_scatter_chart(c), qlora::report::render_scatter_chart(c));
+  EXPECT_NE(qlora::report::render_scatter_chart(c), svg);
+}
+
+TEST(SvgPlot, StackedChartsAreOneDocument) {
+  qlora::report::LineChart a;
+  a.series = {"s"};
+  a.x_labels = {"1", "2"};
+  a.values = {{1, 2}};
+  const std::string one = qlora::report::render_line_chart(a);
+  const std::string both = qlora::report::stack_charts({one, one});
+  EXPECT_EQ(both.rfind("<svg xmlns", 0), 0u);
+  EXPECT_EQ(count(both, "<svg"), 3u);
+  EXPECT_EQ(count(both, "</svg>"), 3u);
+  EXPECT_NE(both.find("<svg y=\"410\""), std::string::npos) << both.substr(0, 300);  // second chart below the first
+}
+
 }  // namespace

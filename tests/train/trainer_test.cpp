@@ -142,6 +142,30 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   EXPECT_EQ(lines(cfg_a.out_dir + "/train_log.csv"), 7u);
   EXPECT_EQ(lines(cfg_b.out_dir + "/train_log.csv"), 7u);
   EXPECT_EQ(lines(cfg_b.out_dir + "/train_log.jsonl"), 6u);
+  // read_train_log gives the steps back, the evaluations at epoch ends too.
+  auto log = train::read_train_log(cfg_b.out_dir + "/train_log.jsonl");
+  ASSERT_TRUE(log.is_ok()) << log.status().message();
+  ASSERT_EQ(log->size(), 6u);
+  EXPECT_EQ(log->back().step, 6);
+  EXPECT_NEAR(log->back().eval_nll, sb2->final_eval.nll, 1e-6);  // the last evaluation is the final one
+  EXPECT_TRUE(std::isnan((*log)[0].eval_nll));
+  std::ofstream(cfg_b.out_dir + "/train_log.jsonl", std::ios::app) << "{\"step\": oops}\n";
+  log = train::read_train_log(cfg_b.out_dir + "/train_log.jsonl");
+  ASSERT_FALSE(log.is_ok());
+  EXPECT_NE(log.status().message().find("train_log.jsonl:7: not a train log record"), std::string::npos)
+      << log.status().message();
+}
+
+TEST(Trainer, InitialEvaluationCanBeSkipped) {
+  auto env = make_env(34);
+  auto cfg = small_config("");
+  cfg.eval_initial = false;
+  auto t = train::Trainer::create(env->dec, env->train, &env->eval, cfg);
+  ASSERT_TRUE(t.is_ok());
+  auto s = t->run();
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  EXPECT_EQ(s->initial_eval.tokens, 0);
+  EXPECT_GT(s->final_eval.tokens, 0);
 }
 
 TEST(Trainer, ResumeOfAnotherRunIsRefused) {

@@ -8,7 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -287,6 +290,104 @@ inline std::string render_line_chart(const LineChart& c) {
   }
   s << "</svg>\n";
   return s.str();
+}
+
+/// Points on two numeric axes, one colour per series: per-question results of
+/// one model against another. `diagonal` draws y = x (no change); `jitter`
+/// (in axis units) spreads points that share a value, as 0–3 scores do, by a
+/// fixed pseudo-random offset per point so the plot is reproducible.
+struct ScatterChart {
+  std::string title, x_label, y_label;
+  std::vector<std::string> series;
+  std::vector<std::vector<double>> x, y;          // [series][point]
+  std::vector<std::vector<std::string>> labels;   // [series][point] tooltips, optional
+  bool diagonal = false;
+  double jitter = 0.0;
+};
+
+inline std::string render_scatter_chart(const ScatterChart& c) {
+  constexpr int kLeft = 70, kTop = 40, kPlot = 320, kBottom = 50, kLegendW = 190;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  auto finite = [](double v) { return std::isfinite(v); };
+  for (std::size_t k = 0; k < c.series.size(); ++k)
+    for (std::size_t i = 0; i < c.x[k].size() && i < c.y[k].size(); ++i)
+      if (finite(c.x[k][i]) && finite(c.y[k][i])) {
+        lo = std::min({lo, c.x[k][i], c.y[k][i]});
+        hi = std::max({hi, c.x[k][i], c.y[k][i]});
+      }
+  if (!(hi >= lo)) lo = 0, hi = 1;
+  // One shared range for both axes, so the diagonal is the 45° line.
+  double top, step;
+  detail::nice_axis(hi - std::min(lo, 0.0) + c.jitter, top, step);
+  const double base = lo >= 0 ? 0.0 : std::floor(lo / step) * step;
+  top += base;
+  const double span = top - base + c.jitter;
+  auto px = [&](double v) { return kLeft + (v - base) / span * kPlot; };
+  auto py = [&](double v) { return kTop + kPlot - (v - base) / span * kPlot; };
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kLeft + kPlot + 30 + kLegendW << "\" height=\""
+    << kTop + kPlot + kBottom << "\" font-family=\"sans-serif\" font-size=\"10\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << "<text x=\"10\" y=\"18\" font-size=\"13\" font-weight=\"bold\">" << detail::xml_escape(c.title) << "</text>\n";
+  for (double v = base; v <= top + step / 2; v += step) {
+    s << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + kPlot << "\" y1=\"" << py(v) << "\" y2=\"" << py(v)
+      << "\" stroke=\"#dddddd\"/>\n<text x=\"" << kLeft - 4 << "\" y=\"" << py(v) + 3 << "\" text-anchor=\"end\">"
+      << detail::fmt(v) << "</text>\n";
+    s << "<line x1=\"" << px(v) << "\" x2=\"" << px(v) << "\" y1=\"" << kTop << "\" y2=\"" << kTop + kPlot
+      << "\" stroke=\"#dddddd\"/>\n<text x=\"" << px(v) << "\" y=\"" << kTop + kPlot + 14
+      << "\" text-anchor=\"middle\">" << detail::fmt(v) << "</text>\n";
+  }
+  s << "<rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << kPlot << "\" height=\"" << kPlot
+    << "\" fill=\"none\" stroke=\"black\"/>\n";
+  if (c.diagonal)
+    s << "<line x1=\"" << px(base) << "\" y1=\"" << py(base) << "\" x2=\"" << px(top + c.jitter) << "\" y2=\""
+      << py(top + c.jitter) << "\" stroke=\"#999999\" stroke-dasharray=\"4,3\"/>\n";
+  s << "<text x=\"" << kLeft + kPlot / 2 << "\" y=\"" << kTop + kPlot + 34 << "\" text-anchor=\"middle\">"
+    << detail::xml_escape(c.x_label) << "</text>\n";
+  s << "<text transform=\"translate(16," << kTop + kPlot / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+    << detail::xml_escape(c.y_label) << "</text>\n";
+  std::uint32_t state = 0x9e3779b9u;
+  auto next = [&] {  // xorshift: the same jitter on every run
+    state ^= state << 13, state ^= state >> 17, state ^= state << 5;
+    return double(state) / 4294967296.0;
+  };
+  for (std::size_t k = 0; k < c.series.size(); ++k) {
+    const int ly = kTop + 14 * int(k);
+    s << "<circle cx=\"" << kLeft + kPlot + 35 << "\" cy=\"" << ly + 5 << "\" r=\"4\" fill=\"" << detail::series_color(k)
+      << "\"/>\n<text x=\"" << kLeft + kPlot + 44 << "\" y=\"" << ly + 9 << "\">" << detail::xml_escape(c.series[k])
+      << "</text>\n";
+    for (std::size_t i = 0; i < c.x[k].size() && i < c.y[k].size(); ++i) {
+      const double x = c.x[k][i], y = c.y[k][i];
+      if (!finite(x) || !finite(y)) continue;
+      const double jx = c.jitter * next(), jy = c.jitter * next();
+      const std::string tip = (k < c.labels.size() && i < c.labels[k].size() ? c.labels[k][i] + ": " : std::string()) +
+                              detail::fmt(x) + ", " + detail::fmt(y);
+      s << "<circle cx=\"" << px(x + jx) << "\" cy=\"" << py(y + jy) << "\" r=\"3\" fill=\"" << detail::series_color(k)
+        << "\" fill-opacity=\"0.7\"><title>" << detail::xml_escape(tip) << "</title></circle>\n";
+    }
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+/// Several charts in one SVG file, one under the other (a file has one root
+/// element, so the charts are nested <svg> elements placed by their heights).
+inline std::string stack_charts(const std::vector<std::string>& charts) {
+  auto attr = [](const std::string& svg, const char* name) {
+    const std::string key = std::string(" ") + name + "=\"";
+    const std::size_t p = svg.find(key);
+    return p == std::string::npos ? 0 : std::atoi(svg.c_str() + p + key.size());
+  };
+  int width = 0, height = 0;
+  std::string body;
+  for (const std::string& c : charts) {
+    if (c.rfind("<svg ", 0) != 0) continue;
+    body += "<svg y=\"" + std::to_string(height) + "\"" + c.substr(4);
+    width = std::max(width, attr(c, "width"));
+    height += attr(c, "height");
+  }
+  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
+         std::to_string(height) + "\">\n" + body + "</svg>\n";
 }
 
 }  // namespace qlora::report

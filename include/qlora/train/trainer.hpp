@@ -26,9 +26,12 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "qlora/core/rng.hpp"
 #include "qlora/core/status.hpp"
@@ -58,6 +61,7 @@ struct TrainConfig {
   std::int64_t max_steps = -1;       // > 0 overrides epochs
   std::uint64_t seed = 42;           // data order and dropout (the adapter's init: lora.seed)
   std::int64_t eval_every = 0;       // steps between held-out evaluations; 0 = end of each epoch
+  bool eval_initial = true;          // evaluate the untrained adapter first (a sweep needs it once, not per run)
   std::int64_t save_every = 0;       // steps between checkpoints; 0 = only the final one
   std::int64_t stop_after = -1;      // leave after this many steps of THIS invocation (then resume)
   std::string out_dir;               // checkpoints and logs; empty = write nothing
@@ -185,12 +189,14 @@ class Trainer {
     TrainSummary sum;
     sum.total_steps = count_.total_steps;
     const auto t_start = std::chrono::steady_clock::now();
-    if (eval_) {
+    if (eval_ && cfg_.eval_initial) {
       auto e = evaluate();
       if (!e) return e.status();
       sum.initial_eval = *e;
     }
     QLORA_TRY(open_logs());
+    // The evaluation after the last step doubles as the final one (same adapter).
+    std::optional<EvalResult> last_eval;
     std::int64_t done_here = 0;
     while (opt_.step < count_.total_steps) {
       if (cfg_.stop_after >= 0 && done_here >= cfg_.stop_after) break;
@@ -203,10 +209,12 @@ class Trainer {
       const bool epoch_end = s % count_.updates_per_epoch == 0 || s == count_.total_steps;
       const bool do_eval = eval_ && (cfg_.eval_every > 0 ? s % cfg_.eval_every == 0 || s == count_.total_steps
                                                          : epoch_end);
+      last_eval.reset();
       if (do_eval) {
         auto e = evaluate();
         if (!e) return e.status();
         rec->eval_nll = e->nll;
+        last_eval = *e;
       }
       QLORA_TRY(log_step(*rec));
       if (on_step) on_step(*rec);
@@ -219,7 +227,9 @@ class Trainer {
     }
     sum.steps_done = opt_.step;
     sum.finished = opt_.step == count_.total_steps;
-    if (eval_) {
+    if (eval_ && last_eval) {
+      sum.final_eval = *last_eval;
+    } else if (eval_) {
       auto e = evaluate();
       if (!e) return e.status();
       sum.final_eval = *e;
@@ -389,5 +399,33 @@ class Trainer {
   std::string fingerprint_;
   std::int64_t resumed_from_ = -1;
 };
+
+/// The steps of a run back from its train_log.jsonl (what reports plot).
+/// A malformed line is an error naming the file and line.
+inline Result<std::vector<StepRecord>> read_train_log(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::io(path + ": cannot open");
+  std::vector<StepRecord> out;
+  std::string line;
+  for (std::size_t no = 1; std::getline(in, line); ++no) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j.contains("loss") || !j["step"].is_number() ||
+        !j["loss"].is_number())
+      return Status::invalid(path + ":" + std::to_string(no) + ": not a train log record");
+    StepRecord r;
+    r.step = j["step"].get<std::int64_t>();
+    r.epoch = j.value("epoch", 0.0);
+    r.loss = j["loss"].get<double>();
+    r.lr = j.value("lr", 0.0);
+    r.grad_norm = j.value("grad_norm", 0.0);
+    r.tokens = j.value("tokens", std::int64_t{0});
+    r.scored = j.value("scored", std::int64_t{0});
+    r.seconds = j.value("seconds", 0.0);
+    if (j.contains("eval_nll") && j["eval_nll"].is_number()) r.eval_nll = j["eval_nll"].get<double>();
+    out.push_back(r);
+  }
+  return out;
+}
 
 }  // namespace qlora::train
