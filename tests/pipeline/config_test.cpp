@@ -73,7 +73,11 @@ TEST(PipelineConfig, ErrorsNameFileLineAndField) {
       << j.status().message();
   auto broken = parse_config_text("{\n\"train\": {,}}", "c.json");
   EXPECT_NE(broken.status().message().find("c.json:2: invalid JSON"), std::string::npos) << broken.status().message();
-  EXPECT_FALSE(parse_config_text("", "c.yaml").is_ok());
+  EXPECT_FALSE(parse_config_text("", "c.ini").is_ok());
+  // An adapter trained on the stored base merges into that base, not NF4.
+  auto mixed = parse_config_text("[train]\nbase = \"file\"\n[stage3]\nmerge_target = \"nf4\"\n", "c.toml");
+  ASSERT_FALSE(mixed.is_ok());
+  EXPECT_NE(mixed.status().message().find("stage3.merge_target"), std::string::npos) << mixed.status().message();
 }
 
 }  // namespace

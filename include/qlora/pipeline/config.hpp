@@ -1,5 +1,5 @@
 // qlora/pipeline/config.hpp — the configuration of `qlora pipeline` and the
-// stage commands, read from TOML or JSON.
+// stage commands, read from TOML, YAML or JSON.
 //
 // Every field has a default (the struct initialisers below: the paper's
 // hyper-parameters, scaled-down sizes for the embedded default live in
@@ -24,6 +24,7 @@
 #include "qlora/core/status.hpp"
 #include "qlora/data/csv.hpp"  // read_text_file
 #include "qlora/pipeline/toml.hpp"
+#include "qlora/pipeline/yaml.hpp"
 
 namespace qlora::pipeline {
 
@@ -65,6 +66,7 @@ struct PipelineConfig {
   std::int64_t stage2_subset = 4000;
   std::int64_t stage2_rank = 32;
   double stage2_dropout = 0.05;
+  bool stage2_include_base = true;        // also answer with each untuned base: the reference row
   // [stage3]
   bool stage3 = true;
   std::vector<std::string> formats = {"f16", "q8_0", "q4_k_m"};
@@ -180,6 +182,7 @@ inline const std::vector<Field>& fields() {
       scalar("stage2.subset", &PipelineConfig::stage2_subset),
       scalar("stage2.rank", &PipelineConfig::stage2_rank),
       scalar("stage2.dropout", &PipelineConfig::stage2_dropout),
+      scalar("stage2.include_base", &PipelineConfig::stage2_include_base),
       scalar("stage3.enabled", &PipelineConfig::stage3),
       list("stage3.formats", &PipelineConfig::formats),
       scalar("stage3.merge_target", &PipelineConfig::merge_target),
@@ -217,6 +220,9 @@ inline Status check_values(const PipelineConfig& c, const std::string& file) {
     if (f != "f16" && f != "q8_0" && f != "q4_k_m") return bad("stage3.formats", "unknown format '" + f + "' (f16, q8_0, q4_k_m)");
   if (c.merge_target != "nf4" && c.merge_target != "original")
     return bad("stage3.merge_target", "'" + c.merge_target + "' is not nf4 or original");
+  if (c.base == "file" && c.merge_target == "nf4")
+    return bad("stage3.merge_target", "\"nf4\" merges into an NF4 base, but train.base = \"file\" trains on the base as "
+                                      "stored: use \"original\"");
   if (c.judge != "offline" && c.judge != "ollama" && c.judge != "openai")
     return bad("judge.kind", "'" + c.judge + "' is not offline, ollama or openai");
   if (c.repeat < 1) return bad("judge.repeat", "must be at least 1");
@@ -272,7 +278,7 @@ inline Status apply_config(const nlohmann::ordered_json& root, const std::map<st
 }
 
 /// Parse config text; `path` names it in errors and its extension picks the
-/// syntax (.toml or .json).
+/// syntax (.toml, .yaml / .yml or .json).
 inline Result<PipelineConfig> parse_config_text(std::string_view text, const std::string& path) {
   PipelineConfig c;
   auto ends_with = [&](std::string_view suffix) {
@@ -290,14 +296,20 @@ inline Result<PipelineConfig> parse_config_text(std::string_view text, const std
     QLORA_TRY(apply_config(j, {}, path, c));
     return c;
   }
-  if (!ends_with(".toml")) return Status::invalid(path + ": a config is .toml or .json");
+  if (ends_with(".yaml") || ends_with(".yml")) {
+    auto doc = parse_yaml(text, path);
+    if (!doc) return doc.status();
+    QLORA_TRY(apply_config(doc->root, doc->lines, path, c));
+    return c;
+  }
+  if (!ends_with(".toml")) return Status::invalid(path + ": a config is .toml, .yaml / .yml or .json");
   auto doc = parse_toml(text, path);
   if (!doc) return doc.status();
   QLORA_TRY(apply_config(doc->root, doc->lines, path, c));
   return c;
 }
 
-/// Read a config file: .toml, or .json; anything else is refused by name.
+/// Read a config file: .toml, .yaml / .yml or .json; anything else is refused by name.
 inline Result<PipelineConfig> load_config(const std::string& path) {
   auto text = data::read_text_file(path);
   if (!text) return text.status();
