@@ -37,6 +37,7 @@ int cmd_answer(int argc, char** argv) {
       "t,threads", "threads; 0 = QLORA_THREADS or all cores", cxxopts::value<int>()->default_value("0"))(
       "q,quiet", "no progress bar")("h,help", "show this help")("model", "GGUF model", cxxopts::value<std::string>());
   o.parse_positional({"model"});
+  ModelSession::add_lora_option(o);
   cxxopts::ParseResult args;
   if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   for (const char* need : {"model", "data", "out"})
@@ -65,6 +66,7 @@ int cmd_answer(int argc, char** argv) {
   opt.system = args["system"].as<std::string>();
   // The longest question's prompt plus the answer budget bounds the cache.
   if (!s->open_decoder(cmd, std::uint32_t(2048 + opt.generate.max_new_tokens))) return 1;
+  if (!s->apply_lora_option(args, cmd)) return 1;
   const bool quiet = args.count("quiet") > 0;
   ProgressBar bar("answer", double(items->size()), "q");
   opt.on_answer = [&](std::size_t done, std::size_t, const eval::AnswerRecord& r) {

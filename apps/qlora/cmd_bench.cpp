@@ -58,6 +58,7 @@ int cmd_bench(int argc, char** argv) {
       "t,threads", "threads; 0 = QLORA_THREADS or all cores", cxxopts::value<int>()->default_value("0"))(
       "h,help", "show this help")("model", "GGUF model", cxxopts::value<std::string>());
   o.parse_positional({"model"});
+  ModelSession::add_lora_option(o);
   cxxopts::ParseResult args;
   if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model")) {
@@ -70,6 +71,7 @@ int cmd_bench(int argc, char** argv) {
   auto s = ModelSession::open(cmd, path, args["threads"].as<int>());
   if (!s) return 1;
   if (!s->open_decoder(cmd, std::max<std::uint32_t>({P, N, 1}))) return 1;
+  if (!s->apply_lora_option(args, cmd)) return 1;
   model::Decoder& dec = *s->dec;
   if (dec.cache().capacity() < std::max(P, N)) {
     std::fprintf(stderr, "%s: the model's context (%u) is shorter than the test\n", cmd.c_str(),

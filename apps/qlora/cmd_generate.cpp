@@ -47,6 +47,7 @@ int cmd_generate(int argc, char** argv) {
       "q,quiet", "no timing on stderr")("h,help", "show this help")("model", "GGUF model",
                                                                    cxxopts::value<std::string>());
   o.parse_positional({"model"});
+  ModelSession::add_lora_option(o);
   cxxopts::ParseResult args;
   if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model") || (!args.count("prompt") && !args.count("file"))) {
@@ -93,6 +94,7 @@ int cmd_generate(int argc, char** argv) {
   std::uint32_t n_ctx = args["ctx"].as<std::uint32_t>();
   if (n_ctx == 0) n_ctx = std::uint32_t(prompt->size() + opt.max_new_tokens);
   if (!s->open_decoder(cmd, n_ctx)) return 1;
+  if (!s->apply_lora_option(args, cmd)) return 1;
 
   auto g = eval::generate(*s->dec, tok, *prompt, opt);
   if (!g) {

@@ -55,6 +55,7 @@ int run_answer_nll(const std::string& cmd, const cxxopts::ParseResult& args) {
   opt.max_tokens = args["max-tokens"].as<std::size_t>();
   opt.score_end_of_turn = args.count("no-eot") == 0;
   if (!s->open_decoder(cmd, std::uint32_t(opt.max_tokens))) return 1;
+  if (!s->apply_lora_option(args, cmd)) return 1;
   if (opt.max_tokens > s->dec->cache().capacity())
     std::fprintf(stderr, "%s: note: --max-tokens %zu exceeds the model's context; using %u\n", cmd.c_str(),
                  opt.max_tokens, s->dec->cache().capacity());
@@ -167,6 +168,7 @@ int run_llama_perplexity(const std::string& cmd, const cxxopts::ParseResult& arg
   opt.n_ctx = args["ctx"].as<std::uint32_t>();
   opt.max_chunks = args["chunks"].as<int>();
   if (!s->open_decoder(cmd, opt.n_ctx)) return 1;
+  if (!s->apply_lora_option(args, cmd)) return 1;
   const bool quiet = args.count("quiet") > 0;
   std::optional<ProgressBar> bar;  // the chunk count is known once the text is tokenized
   auto r = eval::llama_perplexity(*s->dec, *s->tok, text, opt, [&](std::size_t done, std::size_t total) {
@@ -234,6 +236,7 @@ int cmd_nll(int argc, char** argv) {
       "t,threads", "threads; 0 = QLORA_THREADS or all cores", cxxopts::value<int>()->default_value("0"))(
       "q,quiet", "no progress bar")("h,help", "show this help")("model", "GGUF model", cxxopts::value<std::string>());
   o.parse_positional({"model"});
+  ModelSession::add_lora_option(o);
   cxxopts::ParseResult args;
   if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model")) {

@@ -42,6 +42,7 @@ int cmd_serve(int argc, char** argv) {
       "t,threads", "threads; 0 = QLORA_THREADS or all cores", cxxopts::value<int>()->default_value("0"))(
       "h,help", "show this help")("model", "GGUF model", cxxopts::value<std::string>());
   o.parse_positional({"model"});
+  ModelSession::add_lora_option(o);
   cxxopts::ParseResult args;
   if (auto exit_code = parse_args(o, argc, argv, cmd, args)) return *exit_code;
   if (!args.count("model")) {
@@ -56,6 +57,7 @@ int cmd_serve(int argc, char** argv) {
   const std::string path = args["model"].as<std::string>();
   auto s = ModelSession::open(cmd, path, args["threads"].as<int>());
   if (!s || !s->open_decoder(cmd, args["ctx"].as<std::uint32_t>())) return 1;
+  if (!s->apply_lora_option(args, cmd)) return 1;
   auto tmpl = s->chat_template(cmd, args["template"].as<std::string>());
   if (!tmpl) return 1;
   serve::ModelInfo info;

@@ -8,7 +8,11 @@
 #include <optional>
 #include <string>
 
+#include <cxxopts.hpp>
+
+#include "adapter_input.hpp"
 #include "qlora/core/parallel_for.hpp"
+#include "qlora/lora/runtime_lora.hpp"
 #include "qlora/io/gguf.hpp"
 #include "qlora/model/decoder.hpp"
 #include "qlora/quant/row.hpp"
@@ -24,6 +28,8 @@ struct ModelSession {
   std::optional<text::BpeTokenizer> tok;
   std::optional<model::Decoder> dec;
   std::unique_ptr<ThreadPool> own_pool;  // when --threads asks for a pool size
+  std::unique_ptr<AdapterInput> lora_in;          // --lora: the adapter ...
+  std::unique_ptr<lora::RuntimeLora> lora_addend;  // ... applied in every forward
 
   ThreadPool& pool() { return own_pool ? *own_pool : ThreadPool::global(); }
 
@@ -35,7 +41,8 @@ struct ModelSession {
       std::fprintf(stderr, "%s: %s\n", cmd.c_str(), f.status().message().c_str());
       return nullptr;
     }
-    auto s = std::make_unique<ModelSession>(ModelSession{std::move(*f), std::nullopt, std::nullopt, nullptr});
+    auto s = std::make_unique<ModelSession>(
+        ModelSession{std::move(*f), std::nullopt, std::nullopt, nullptr, nullptr, nullptr});
     auto t = text::BpeTokenizer::from_gguf(s->file);
     if (!t) {
       std::fprintf(stderr, "%s: %s\n", cmd.c_str(), t.status().message().c_str());
@@ -54,6 +61,31 @@ struct ModelSession {
       return false;
     }
     dec.emplace(std::move(*d));
+    return true;
+  }
+
+  /// The --lora option of the commands that run a decoder.
+  static void add_lora_option(cxxopts::Options& o) {
+    o.add_options()("lora", "apply a LoRA adapter at run time, unmerged (a qlora checkpoint, PEFT dir or GGUF LoRA)",
+                    cxxopts::value<std::string>());
+  }
+
+  /// After open_decoder: apply the adapter of --lora, if given, to every
+  /// forward. False (after a message) when it cannot be read or does not fit.
+  bool apply_lora_option(const cxxopts::ParseResult& args, const std::string& cmd) {
+    if (!args.count("lora")) return true;
+    const std::string path = args["lora"].as<std::string>();
+    auto in = read_any_adapter(path, dec->config());
+    if (!in) {
+      std::fprintf(stderr, "%s: --lora: %s\n", cmd.c_str(), in.status().message().c_str());
+      return false;
+    }
+    lora_in = std::make_unique<AdapterInput>(std::move(*in));
+    lora_addend = std::make_unique<lora::RuntimeLora>(lora_in->adapter, pool());
+    dec->set_addend(lora_addend.get());
+    std::fprintf(stderr, "%s: LoRA %s (%s, r=%d, alpha=%g, %zu projections) applied at run time\n", cmd.c_str(),
+                 path.c_str(), lora_in->kind.c_str(), lora_in->adapter.rank(), double(lora_in->adapter.config().alpha),
+                 lora_in->adapter.slots().size());
     return true;
   }
 

@@ -35,6 +35,19 @@
 
 namespace qlora::model {
 
+/// The seven projections of a layer, in the order of lora::Target.
+enum class Projection : std::uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown };
+
+/// A term added to a projection's output after the base product — a LoRA
+/// adapter applied at run time (lora/runtime_lora.hpp), as llama.cpp's
+/// --lora and Ollama's ADAPTER apply one without merging it. `x` holds the
+/// projection's n input rows, `y` its n output rows (bias not yet added).
+class ProjectionAddend {
+ public:
+  virtual ~ProjectionAddend() = default;
+  virtual Status add(std::uint32_t layer, Projection p, const float* x, std::int64_t n, float* y) const = 0;
+};
+
 struct DecoderOptions {
   std::uint32_t n_ctx = 2048;   // KV cache positions (capped at the model's context length)
   ThreadPool* pool = nullptr;   // default: ThreadPool::global()
@@ -62,6 +75,10 @@ class Decoder {
   const ModelConfig& config() const { return cfg_; }
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
+  /// Add `a` (null: nothing) to every projection from the next forward on;
+  /// `a` must outlive its use. Clear the cache when switching mid-sequence.
+  void set_addend(const ProjectionAddend* a) { addend_ = a; }
+  const ProjectionAddend* addend() const { return addend_; }
   /// Which Attention policy runs: "gqa" or "mha".
   std::string_view attention() const { return gqa_ ? Attention<attn::GQA>::kName : Attention<attn::MHA>::kName; }
 
@@ -76,6 +93,13 @@ class Decoder {
  private:
   Status linear(const TensorRef& w, const float* x, std::int64_t n, float* y) const {
     return cpu::matmul(w.type, w.data, w.rows, w.cols, x, n, y, *pool_).with_context(w.name);
+  }
+
+  /// The base product, then the addend's term (a LoRA branch) when set.
+  Status project(std::uint32_t layer, Projection p, const TensorRef& w, const float* x, std::int64_t n,
+                 float* y) const {
+    QLORA_TRY(linear(w, x, n, y));
+    return addend_ ? addend_->add(layer, p, x, n, y) : Status::ok();
   }
 
   static void add_bias(const TensorRef& b, float* y, std::int64_t n, std::int64_t dim) {
@@ -129,9 +153,9 @@ class Decoder {
       const LayerWeights& L = w_.layers[l];
       for (std::int64_t t = 0; t < N; ++t)
         rms_norm_row(x_.data() + t * E, static_cast<const float*>(L.attn_norm.data), h_.data() + t * E, E, c.rms_eps);
-      QLORA_TRY(linear(L.wq, h_.data(), N, q_.data()));
-      QLORA_TRY(linear(L.wk, h_.data(), N, k_.data()));
-      QLORA_TRY(linear(L.wv, h_.data(), N, v_.data()));
+      QLORA_TRY(project(l, Projection::kQ, L.wq, h_.data(), N, q_.data()));
+      QLORA_TRY(project(l, Projection::kK, L.wk, h_.data(), N, k_.data()));
+      QLORA_TRY(project(l, Projection::kV, L.wv, h_.data(), N, v_.data()));
       add_bias(L.bq, q_.data(), N, Q);
       add_bias(L.bk, k_.data(), N, KV);
       add_bias(L.bv, v_.data(), N, KV);
@@ -143,18 +167,18 @@ class Decoder {
         cpu::f32_to_fp16_row(v_.data() + t * KV, cache_.v_row(l, pos0 + std::uint32_t(t)), KV);
       }
       attend<A>(l, pos0, N);
-      QLORA_TRY(linear(L.wo, att_.data(), N, h_.data()));
+      QLORA_TRY(project(l, Projection::kO, L.wo, att_.data(), N, h_.data()));
       for (std::size_t i = 0; i < x_.size(); ++i) x_[i] += h_[i];
 
       const std::int64_t f0 = l + 1 == c.n_layer ? first : 0, nf = N - f0;  // feed-forward rows
       float* xf = x_.data() + f0 * E;
       for (std::int64_t t = 0; t < nf; ++t)
         rms_norm_row(xf + t * E, static_cast<const float*>(L.ffn_norm.data), h_.data() + t * E, E, c.rms_eps);
-      QLORA_TRY(linear(L.w_gate, h_.data(), nf, gate_.data()));
-      QLORA_TRY(linear(L.w_up, h_.data(), nf, up_.data()));
+      QLORA_TRY(project(l, Projection::kGate, L.w_gate, h_.data(), nf, gate_.data()));
+      QLORA_TRY(project(l, Projection::kUp, L.w_up, h_.data(), nf, up_.data()));
       for (std::int64_t t = 0; t < nf; ++t)  // per row, as ggml (a row's tail would use libm's expf)
         cpu::swiglu_row(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
-      QLORA_TRY(linear(L.w_down, gate_.data(), nf, h_.data()));
+      QLORA_TRY(project(l, Projection::kDown, L.w_down, gate_.data(), nf, h_.data()));
       for (std::int64_t i = 0; i < nf * E; ++i) xf[i] += h_[std::size_t(i)];
     }
     cache_.advance(std::uint32_t(N));
@@ -229,6 +253,7 @@ class Decoder {
   KvCache cache_;
   ThreadPool* pool_ = nullptr;
   bool gqa_ = true;
+  const ProjectionAddend* addend_ = nullptr;
   // Activations, reused across calls so steady-state decoding does not allocate.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rope_cs_;
   std::vector<float> kf_, vf_;  // the current layer's K/V cache rows widened to fp32
