@@ -311,9 +311,14 @@ int cmd_quantize(int argc, char** argv) {
   for (const auto& row : rows) {
     const auto e = total_error(row.report);
     const std::uint64_t bytes = output_bytes(*row.scheme, row.path);
-    std::printf("%-8s %10.2f %9.3f %8.3f %12.4e %10.3f%% %8.2f  %s\n", std::string(row.scheme->name).c_str(), mib(bytes),
+    char rmse[32] = "-", rel[32] = "-";  // not measured with --no-error
+    if (flags.measure_error) {
+      std::snprintf(rmse, sizeof rmse, "%.4e", e.rmse());
+      std::snprintf(rel, sizeof rel, "%.3f%%", 100.0 * e.relative_rmse());
+    }
+    std::printf("%-8s %10.2f %9.3f %8.3f %12s %11s %8.2f  %s\n", std::string(row.scheme->name).c_str(), mib(bytes),
                 8.0 * double(row.report.dst_bytes) / double(n_weights), double(bytes) / double(std::filesystem::file_size(in_path)),
-                e.rmse(), 100.0 * e.relative_rmse(), row.report.seconds, row.path.c_str());
+                rmse, rel, row.report.seconds, row.path.c_str());
   }
   std::printf("(RMSE and rel.RMSE over the re-quantized weights, against the decoded input; copied tensors are left out)\n");
 

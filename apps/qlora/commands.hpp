@@ -40,4 +40,11 @@ int cmd_serve(int argc, char** argv);
 /// `qlora modelfile MODEL.gguf [--adapter A.gguf]`: an Ollama Modelfile.
 int cmd_modelfile(int argc, char** argv);
 
+/// `qlora pipeline [--config FILE]`: the three stages from one config, and report.md.
+int cmd_pipeline(int argc, char** argv);
+/// `qlora stage1|stage2|stage3 [--config FILE]`: one stage of the pipeline.
+int cmd_stage1(int argc, char** argv);
+int cmd_stage2(int argc, char** argv);
+int cmd_stage3(int argc, char** argv);
+
 }  // namespace qlora::app

@@ -29,6 +29,10 @@ constexpr Subcommand kSubcommands[] = {
     {"judge", qlora::app::cmd_judge, "score answers on the 0-3 rubric and write the model comparison"},
     {"serve", qlora::app::cmd_serve, "HTTP server with Ollama and OpenAI chat endpoints (streaming)"},
     {"modelfile", qlora::app::cmd_modelfile, "write an Ollama Modelfile (FROM, ADAPTER, TEMPLATE, PARAMETER) for a GGUF"},
+    {"pipeline", qlora::app::cmd_pipeline, "the paper's three stages from one config: scale, compare, quantize; report.md"},
+    {"stage1", qlora::app::cmd_stage1, "Stage 1: one adapter per subset size, the test-NLL U-curve"},
+    {"stage2", qlora::app::cmd_stage2, "Stage 2: train each base, answer the test set, judge and compare"},
+    {"stage3", qlora::app::cmd_stage3, "Stage 3: merged model as F16 / Q8_0 / Q4_K_M: score, s/Q, size, NLL"},
     {"export-adapter", qlora::app::cmd_export_adapter, "convert a LoRA adapter between PEFT and llama.cpp GGUF"},
 };
 
