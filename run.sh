@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The two set-up commands of README.md:
 #   ./run.sh        install dependencies, build, fetch SmolLM2-135M-Instruct and
-#                   run the main job on it (today: quantize to q8_0, q4_k_m and
-#                   f16, print the size/error table)
+#                   run the main job on it: `qlora pipeline` on the embedded
+#                   default (the paper's three stages, scaled down; writes
+#                   runs/default/report.md; a rerun resumes)
 #   ./run.sh test   install dependencies, build everything and run every test
 # Environment: BUILD_DIR (default build), QLORA_ENABLE_CUDA (AUTO|ON|OFF).
 set -euo pipefail
@@ -27,7 +28,7 @@ case "$mode" in
   default)
     configure -DQLORA_BUILD_TESTS=OFF -DQLORA_BUILD_BENCH=OFF -DQLORA_ENABLE_CUDA=OFF
     cmake --build "$build" -j"$jobs" --target qlora_cli
-    "$build/apps/qlora/qlora" quantize "$model" --type all --out-dir out/quantized --csv out/quantized/report
+    "$build/apps/qlora/qlora" pipeline
     ;;
   test)
     configure -DQLORA_BUILD_TESTS=ON -DQLORA_BUILD_BENCH=ON
