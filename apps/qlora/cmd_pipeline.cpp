@@ -564,13 +564,24 @@ std::optional<Run> prepare(const cxxopts::ParseResult& args, const std::string& 
   r.quiet = args.count("quiet") > 0;
   r.started = now_utc();
   for (int i = 0; i < argc; ++i) r.command_line += (i ? " " : "qlora ") + std::string(argv[i]);
-  for (const auto& [what, path] : std::vector<std::pair<std::string, std::string>>{
-           {"model.path", r.cfg.model}, {"data.test_set", r.cfg.test_set}})
+  std::vector<std::pair<std::string, std::string>> inputs = {{"model.path", r.cfg.model},
+                                                              {"data.test_set", r.cfg.test_set}};
+  for (const auto& m : r.cfg.stage2_models) inputs.push_back({"stage2.models (" + m.name + ")", m.path});
+  for (const auto& [what, path] : inputs) {
     if (!fs::exists(path)) {
       std::fprintf(stderr, "%s: %s: %s does not exist%s\n", cmd.c_str(), r.config_source.c_str(), what.c_str(),
                    (" (" + path + ")").c_str());
       return std::nullopt;
     }
+    // Models are GGUF files; a Hugging Face checkpoint needs converting first.
+    if (what != "data.test_set" && (fs::is_directory(path) || fs::path(path).extension() == ".safetensors")) {
+      std::fprintf(stderr,
+                   "%s: %s: %s is a Hugging Face checkpoint (%s); the pipeline reads GGUF models: convert it first "
+                   "(llama.cpp's convert_hf_to_gguf.py --outtype f16)\n",
+                   cmd.c_str(), r.config_source.c_str(), what.c_str(), path.c_str());
+      return std::nullopt;
+    }
+  }
   std::error_code ec;
   fs::create_directories(r.out, ec);
   if (ec) {

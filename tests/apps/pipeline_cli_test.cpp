@@ -93,6 +93,11 @@ TEST(PipelineCli, ConfigMistakesAreNamed) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("model.path does not exist"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("no-such-model.gguf"), std::string::npos) << r.output;
+  t.write("hf/config.json", "{}");
+  const std::string hf = t.write("hf.toml", "[model]\npath = \"hf\"\n");
+  r = test::run_command(std::string(QLORA_CLI_PATH) + " stage1 --config " + hf + " --out " + (t.dir / "run").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is a Hugging Face checkpoint"), std::string::npos) << r.output;
 }
 
 TEST(PipelineCli, EmbeddedDefaultIsTheShippedFile) {
