@@ -55,6 +55,7 @@ struct Run {
   std::string config_text;
   fs::path out;
   std::string test_set;  // the run's copy: the selected questions
+  std::size_t questions = 0;
   bool quiet = false;
   std::string command_line;
   std::string started;
@@ -104,6 +105,9 @@ std::string subset_file(const Run& r, std::int64_t n) {
   return (r.out / "data" / ("subset_merged_" + std::to_string(n) + ".jsonl")).string();
 }
 
+/// Questions in the run's test set (the selection prepare() wrote).
+double question_count(const Run& r) { return double(r.questions); }
+
 std::string rel(const Run& r, const fs::path& p) { return fs::path(p).lexically_relative(r.out).string(); }
 
 void add_quiet(const Run& r, std::vector<std::string>& a) {
@@ -122,7 +126,7 @@ PipelineStep dataset_step(const Run& r) {
   std::vector<std::string> a = {"dataset", "build", "--out", (r.out / "data").string(), "--sizes", list, "--seed",
                                 std::to_string(r.cfg.seeds.front()), "--test-set", r.cfg.test_set};
   if (!r.cfg.graph.empty()) a.insert(a.end(), {"--kg", r.cfg.graph});
-  return {"data", "dataset: graph -> QA pool -> nested subsets " + list, cmd_dataset, a};
+  return {"data", "dataset: graph -> QA pool -> nested subsets " + list, cmd_dataset, a, 2.0};
 }
 
 PipelineStep train_step(const Run& r, const std::string& key, const std::string& what, const std::string& base,
@@ -139,7 +143,14 @@ PipelineStep train_step(const Run& r, const std::string& key, const std::string&
                                 std::to_string(c.threads)};
   if (!initial_eval) a.push_back("--no-initial-eval");
   add_quiet(r, a);
-  return {key, what, cmd_train, a};
+  // Cost: examples trained (the data file's pairs x epochs) plus one test-set
+  // pass per epoch, counted in questions.
+  std::int64_t pairs = 0;
+  for (std::int64_t n : c.subsets)
+    if (data == subset_file(r, n)) pairs = n;
+  if (data == subset_file(r, c.stage2_subset)) pairs = c.stage2_subset;
+  const double weight = double(pairs) * c.epochs + (c.epochs + (initial_eval ? 1 : 0)) * question_count(r);
+  return {key, what, cmd_train, a, weight};
 }
 
 std::string stage1_dir(const Run& r, std::int64_t n, std::int64_t seed) {
@@ -163,14 +174,15 @@ std::vector<PipelineStep> stage1_steps(const Run& r) {
 PipelineStep nll_step(const Run& r, const std::string& model, const std::string& json, const std::string& what) {
   std::vector<std::string> a = {"nll", model, "--data", r.test_set, "--json", json, "-t", std::to_string(r.cfg.threads)};
   add_quiet(r, a);
-  return {rel(r, json), what, cmd_nll, a};
+  return {rel(r, json), what, cmd_nll, a, question_count(r)};
 }
 
 PipelineStep answer_step(const Run& r, const std::string& model, const std::string& out, const std::string& what) {
   std::vector<std::string> a = {"answer", model, "--data", r.test_set, "--out", out, "-n",
                                 std::to_string(r.cfg.answer_tokens), "-t", std::to_string(r.cfg.threads)};
   add_quiet(r, a);
-  return {rel(r, out), what, cmd_answer, a};
+  // An answer costs about as much as a training example per 128 tokens.
+  return {rel(r, out), what, cmd_answer, a, question_count(r) * double(r.cfg.answer_tokens) / 128.0};
 }
 
 PipelineStep judge_step(const Run& r, const std::vector<std::pair<std::string, std::string>>& answers,
@@ -196,7 +208,7 @@ std::vector<PipelineStep> tuned_model_steps(const Run& r, const ModelPlan& m) {
   std::vector<std::string> a = {"merge", "--model", m.base, "--adapter", m.train_dir() + "/adapter.gguf", "--out",
                                 m.merged(), "--type", "f16", "--target", r.cfg.merge_target};
   add_quiet(r, a);
-  s.push_back({rel(r, m.merged()), "merge " + m.label + " -> F16", cmd_merge, a});
+  s.push_back({rel(r, m.merged()), "merge " + m.label + " -> F16", cmd_merge, a, 2.0});
   return s;
 }
 
@@ -235,7 +247,7 @@ std::vector<PipelineStep> stage3_steps(const Run& r) {
       if (fmt != "f16") {
         std::vector<std::string> a = {"quantize", m.merged(), file, "--type", fmt, "--no-error"};
         add_quiet(r, a);
-        s.push_back({rel(r, file), "stage 3: quantize " + m.label + " to " + fmt, cmd_quantize, a});
+        s.push_back({rel(r, file), "stage 3: quantize " + m.label + " to " + fmt, cmd_quantize, a, 2.0});
       }
       s.push_back(nll_step(r, file, nll_file(m, fmt), "test NLL of " + m.label + " " + fmt));
       s.push_back(answer_step(r, file, answers_file(m, fmt), "answer the test set: " + m.label + " " + fmt));
@@ -620,6 +632,7 @@ std::optional<Run> prepare(const cxxopts::ParseResult& args, const std::string& 
   const std::size_t k = want == 0 || want >= total ? total : want;
   for (std::size_t i = 0; i < k; ++i) chosen += lines[i * total / k] + "\n";
   r.test_set = (r.out / "test_set.jsonl").string();
+  r.questions = k;
   if (Status st = write_text_file(r.test_set, chosen); !st) {
     std::fprintf(stderr, "%s: %s\n", cmd.c_str(), st.message().c_str());
     return std::nullopt;

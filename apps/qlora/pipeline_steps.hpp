@@ -34,6 +34,7 @@ struct PipelineStep {
   std::string description;  // what the progress line says
   int (*run)(int, char**) = nullptr;
   std::vector<std::string> args;
+  double weight = 1.0;  // rough relative cost (examples processed), for the ETA
 };
 
 class StepLedger {
@@ -74,10 +75,9 @@ inline Status run_steps(const std::vector<PipelineStep>& steps, StepLedger& ledg
   std::vector<const PipelineStep*> todo;
   for (const PipelineStep& s : steps)
     if (seen.insert(s.key).second) todo.push_back(&s);  // a step shared by two stages runs once
-  std::size_t to_run = 0;
-  for (const PipelineStep* s : todo) to_run += !ledger.done(s->key);
-  std::size_t ran = 0;
-  double run_seconds = 0;
+  double weight_left = 0, weight_done = 0, run_seconds = 0;
+  for (const PipelineStep* s : todo)
+    if (!ledger.done(s->key)) weight_left += s->weight;
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const PipelineStep& s = *todo[i];
     if (ledger.done(s.key)) {
@@ -86,9 +86,9 @@ inline Status run_steps(const std::vector<PipelineStep>& steps, StepLedger& ledg
     }
     const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
     std::string eta;
-    if (ran > 0) {
-      // Steps differ in cost; the mean so far is the honest rough guess.
-      const double left = run_seconds / double(ran) * double(to_run - ran);
+    if (weight_done > 0) {
+      // Seconds per unit of weight so far, times the weight still to run.
+      const double left = run_seconds / weight_done * weight_left;
       char b[64];
       std::snprintf(b, sizeof b, ", ~%.0f min left", left / 60.0);
       eta = b;
@@ -109,7 +109,8 @@ inline Status run_steps(const std::vector<PipelineStep>& steps, StepLedger& ledg
       return Status::invalid("step " + std::to_string(i + 1) + " (" + s.description + ") failed with exit code " +
                              std::to_string(rc) + "; its message is above. " + resume_hint);
     run_seconds += std::chrono::duration<double>(clock::now() - ts).count();
-    ++ran;
+    weight_done += s.weight;
+    weight_left -= s.weight;
     QLORA_TRY(ledger.mark(s.key));
   }
   return Status::ok();

@@ -251,6 +251,8 @@ inline std::string question_scatter_svg(const std::vector<FormatRow>& rows) {
   sc.y_label = "quantized score";
   sc.diagonal = true;
   sc.jitter = 0.3;
+  sc.range_lo = 0;  // the rubric's scale
+  sc.range_hi = 3;
   nl.title = "Per-question answer NLL: quantized vs F16";
   nl.x_label = "F16 NLL (nats/token)";
   nl.y_label = "quantized NLL";

@@ -183,7 +183,13 @@ struct Frame {
 inline Frame open_chart(std::ostringstream& s, const std::string& title, const std::string& y_label,
                         const std::vector<std::string>& x_labels, const std::vector<std::string>& series, double hi,
                         int plot_w) {
-  constexpr int kLeft = 70, kTop = 40, kPlotH = 260, kXLabelH = 110, kLegendW = 190;
+  constexpr int kLeft = 70, kTop = 40, kPlotH = 260;
+  // Room for the longest legend entry and rotated x label (~6 px a character).
+  std::size_t legend_chars = 0, x_chars = 0;
+  for (const auto& n : series) legend_chars = std::max(legend_chars, n.size());
+  for (const auto& n : x_labels) x_chars = std::max(x_chars, n.size());
+  const int kLegendW = std::max(190, int(legend_chars) * 6 + 30);
+  const int kXLabelH = std::max(110, int(double(x_chars) * 6 * 0.71) + 20);
   double top, step;
   nice_axis(hi, top, step);
   const int width = kLeft + plot_w + 30 + kLegendW, height = kTop + kPlotH + kXLabelH;
@@ -303,10 +309,14 @@ struct ScatterChart {
   std::vector<std::vector<std::string>> labels;   // [series][point] tooltips, optional
   bool diagonal = false;
   double jitter = 0.0;
+  double range_lo = NAN, range_hi = NAN;  // fixed axis range (a 0–3 score scale); NaN: from the data
 };
 
 inline std::string render_scatter_chart(const ScatterChart& c) {
-  constexpr int kLeft = 70, kTop = 40, kPlot = 320, kBottom = 50, kLegendW = 190;
+  constexpr int kLeft = 70, kTop = 40, kPlot = 320, kBottom = 50;
+  std::size_t longest = 0;
+  for (const auto& name : c.series) longest = std::max(longest, name.size());
+  const int kLegendW = std::max(190, int(longest) * 6 + 30);  // ~6 px per character at 10 px
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   auto finite = [](double v) { return std::isfinite(v); };
   for (std::size_t k = 0; k < c.series.size(); ++k)
@@ -316,12 +326,15 @@ inline std::string render_scatter_chart(const ScatterChart& c) {
         hi = std::max({hi, c.x[k][i], c.y[k][i]});
       }
   if (!(hi >= lo)) lo = 0, hi = 1;
-  // One shared range for both axes, so the diagonal is the 45° line.
-  double top, step;
-  detail::nice_axis(hi - std::min(lo, 0.0) + c.jitter, top, step);
-  const double base = lo >= 0 ? 0.0 : std::floor(lo / step) * step;
-  top += base;
-  const double span = top - base + c.jitter;
+  if (finite(c.range_lo)) lo = c.range_lo;
+  if (finite(c.range_hi)) hi = c.range_hi;
+  // One shared range for both axes, so the diagonal is the 45° line; ticks
+  // at a "nice" step over the data's range, not from zero.
+  double unused, step;
+  detail::nice_axis(hi > lo ? hi - lo : 1.0, unused, step);
+  const double base = finite(c.range_lo) ? c.range_lo : std::floor(lo / step + 1e-9) * step;
+  const double top = finite(c.range_hi) ? c.range_hi : std::ceil(hi / step - 1e-9) * step;
+  const double span = (top > base ? top - base : 1.0) + c.jitter;
   auto px = [&](double v) { return kLeft + (v - base) / span * kPlot; };
   auto py = [&](double v) { return kTop + kPlot - (v - base) / span * kPlot; };
   std::ostringstream s;
