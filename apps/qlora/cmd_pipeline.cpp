@@ -33,7 +33,9 @@
 #include "qlora/cpu/cpu_features.hpp"
 #include "qlora/data/qa_jsonl.hpp"
 #include "qlora/eval/answer_set.hpp"
+#include "qlora/io/gguf.hpp"
 #include "qlora/io/mapped_file.hpp"
+#include "qlora/model/model_config.hpp"
 #include "qlora/judge/score_summary.hpp"
 #include "qlora/pipeline/config.hpp"
 #include "qlora/pipeline/report.hpp"
@@ -591,6 +593,20 @@ std::optional<Run> prepare(const cxxopts::ParseResult& args, const std::string& 
                    "%s: %s: %s is a Hugging Face checkpoint (%s); the pipeline reads GGUF models: convert it first "
                    "(llama.cpp's convert_hf_to_gguf.py --outtype f16)\n",
                    cmd.c_str(), r.config_source.c_str(), what.c_str(), path.c_str());
+      return std::nullopt;
+    }
+  }
+  // A model named with a preset must have that preset's shape (the wrong
+  // file under a paper model's name would quietly change the comparison).
+  for (const auto& m : r.cfg.stage2_models) {
+    if (m.preset.empty()) continue;
+    auto f = io::GgufFile::open(m.path);
+    auto mc = f ? model::config_from_gguf(*f) : Result<model::ModelConfig>(f.status());
+    Status st = mc ? model::check_shape(*mc, *model::presets::find(m.preset), m.path, "the preset '" + m.preset + "'")
+                   : mc.status();
+    if (!st.is_ok()) {
+      std::fprintf(stderr, "%s: %s: stage2.models (%s): %s\n", cmd.c_str(), r.config_source.c_str(), m.name.c_str(),
+                   st.message().c_str());
       return std::nullopt;
     }
   }

@@ -17,14 +17,6 @@
 #include "qlora/train/memory_plan.hpp"
 
 namespace qlora::app {
-namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 int cmd_plan(int argc, char** argv) {
   const std::string cmd = "qlora plan";
@@ -63,17 +55,9 @@ int cmd_plan(int argc, char** argv) {
     const std::vector<std::string> want = args.count("preset") ? args["preset"].as<std::vector<std::string>>()
                                                                : std::vector<std::string>{"swallow", "elyza", "qwen2.5-7b", "tanuki"};
     for (const auto& w : want) {
-      const model::ModelConfig* hit = nullptr;
-      static const auto all = model::presets::all();
-      for (const auto& p : all)
-        if (lower(p.name).find(lower(w)) != std::string::npos) {
-          hit = &p;
-          break;
-        }
+      auto hit = model::presets::find(w);
       if (!hit) {
-        std::string names;
-        for (const auto& p : all) names += (names.empty() ? "" : ", ") + p.name;
-        std::fprintf(stderr, "%s: no preset matches '%s' (presets: %s)\n", cmd.c_str(), w.c_str(), names.c_str());
+        std::fprintf(stderr, "%s: %s\n", cmd.c_str(), hit.status().message().c_str());
         return 2;
       }
       models.push_back(*hit);

@@ -98,6 +98,20 @@ TEST(PipelineCli, ConfigMistakesAreNamed) {
   r = test::run_command(std::string(QLORA_CLI_PATH) + " stage1 --config " + hf + " --out " + (t.dir / "run").string());
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("is a Hugging Face checkpoint"), std::string::npos) << r.output;
+  // A model named with a preset must have its shape.
+  if (std::filesystem::exists(kModel)) {
+    const std::string wrong = t.write("wrong.toml", "[stage2]\nmodels = [{name = \"q\", path = \"" + kModel +
+                                                        "\", preset = \"qwen2.5-0.5b\"}]\n[model]\npath = \"" +
+                                                        kModel + "\"\n[data]\ntest_set = \"" + kConfigs +
+                                                        "/../data/test_set.jsonl\"\n");
+    r = test::run_command(std::string(QLORA_CLI_PATH) + " stage2 --config " + wrong + " --out " +
+                          (t.dir / "run").string());
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("stage2.models (q): " + kModel + ": does not match the preset 'qwen2.5-0.5b'"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("architecture is llama in the file, qwen2 in the preset"), std::string::npos) << r.output;
+  }
 }
 
 TEST(PipelineCli, EmbeddedDefaultIsTheShippedFile) {

@@ -59,7 +59,7 @@ TEST(PipelineConfig, ErrorsNameFileLineAndField) {
       {"[trian]\n", "c.toml:1: trian: unknown section (valid: [run], [data], [model], [train]"},
       {"[stage3]\nformats = [\"q4_0\"]\n", "c.toml: stage3.formats: unknown format 'q4_0'"},
       {"[judge]\nkind = \"gpt\"\n", "c.toml: judge.kind: 'gpt' is not offline, ollama or openai"},
-      {"[stage2]\nmodels = [{ path = \"a\", size = 3 }]\n", "c.toml:2: stage2.models: expected an array of {name, path}"},
+      {"[stage2]\nmodels = [{ path = \"a\", size = 3 }]\n", "c.toml:2: stage2.models: expected an array of {name, path, preset} tables"},
       {"train = 3\n", "c.toml:1: train: expected a table, got integer"},
       {"rank = 3\n", "c.toml:1: rank: unknown section"},
   };
@@ -74,6 +74,11 @@ TEST(PipelineConfig, ErrorsNameFileLineAndField) {
   auto broken = parse_config_text("{\n\"train\": {,}}", "c.json");
   EXPECT_NE(broken.status().message().find("c.json:2: invalid JSON"), std::string::npos) << broken.status().message();
   EXPECT_FALSE(parse_config_text("", "c.ini").is_ok());
+  auto preset = parse_config_text("[stage2]\nmodels = [{path = \"a.gguf\", preset = \"llama-9\"}]\n", "c.toml");
+  ASSERT_FALSE(preset.is_ok());
+  EXPECT_NE(preset.status().message().find("stage2.models (a.gguf).preset: no preset matches 'llama-9'"),
+            std::string::npos)
+      << preset.status().message();
   // An adapter trained on the stored base merges into that base, not NF4.
   auto mixed = parse_config_text("[train]\nbase = \"file\"\n[stage3]\nmerge_target = \"nf4\"\n", "c.toml");
   ASSERT_FALSE(mixed.is_ok());

@@ -112,20 +112,7 @@ struct Variant {
   /// The GGUF's configuration against the preset; the first differing field
   /// is named with both values.
   static Status check_model(const model::ModelConfig& m, const std::string& file) {
-    const model::ModelConfig p = Preset::config();
-    auto differ = [&](const char* field, const std::string& got, const std::string& want) {
-      return Status::invalid(file + ": does not match this app's preset '" + std::string(Preset::kId) + "' (" +
-                             p.name + "): " + field + " is " + got + " in the file, " + want + " in the preset");
-    };
-    auto num = [](std::uint32_t v) { return std::to_string(v); };
-    if (m.arch != p.arch) return differ("architecture", m.arch, p.arch);
-    if (m.n_layer != p.n_layer) return differ("layers", num(m.n_layer), num(p.n_layer));
-    if (m.n_embd != p.n_embd) return differ("embedding width", num(m.n_embd), num(p.n_embd));
-    if (m.n_head != p.n_head) return differ("query heads", num(m.n_head), num(p.n_head));
-    if (m.n_head_kv != p.n_head_kv) return differ("KV heads", num(m.n_head_kv), num(p.n_head_kv));
-    if (m.head_dim != p.head_dim) return differ("head dim", num(m.head_dim), num(p.head_dim));
-    if (m.n_ff != p.n_ff) return differ("FFN width", num(m.n_ff), num(p.n_ff));
-    if (m.n_vocab != p.n_vocab) return differ("vocabulary", num(m.n_vocab), num(p.n_vocab));
+    QLORA_TRY(model::check_shape(m, Preset::config(), file, "this app's preset '" + std::string(Preset::kId) + "'"));
     return attention::check(m);
   }
 };

@@ -7,6 +7,7 @@
 // path never trusts a preset over the file: from_gguf() reads the GGUF.
 #pragma once
 
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -167,7 +168,44 @@ inline std::vector<ModelConfig> all() {
   return {swallow_8b(), elyza_jp_8b(), qwen25_7b(), tanuki_8b(), qwen25_14b(), smollm2_135m(), qwen25_05b(), tiny()};
 }
 
+/// The preset whose name contains `part`, ignoring case ("swallow",
+/// "qwen2.5-7b", "tanuki"); an error listing the presets when none does.
+inline Result<ModelConfig> find(std::string_view part) {
+  auto lower = [](std::string_view v) {
+    std::string o(v);
+    for (char& c : o) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return o;
+  };
+  std::string names;
+  for (const ModelConfig& p : all()) {
+    if (!part.empty() && lower(p.name).find(lower(part)) != std::string::npos) return p;
+    names += (names.empty() ? "" : ", ") + p.name;
+  }
+  return Status::invalid("no preset matches '" + std::string(part) + "' (presets: " + names + ")");
+}
+
 }  // namespace presets
+
+/// A model's shape (read from `file`) against a preset's: the first field
+/// that differs, named with both values. `what` names the preset's role in
+/// the message ("this app's preset 'smollm2-135m'").
+inline Status check_shape(const ModelConfig& m, const ModelConfig& p, const std::string& file,
+                          const std::string& what) {
+  auto differ = [&](const char* field, const std::string& got, const std::string& want) {
+    return Status::invalid(file + ": does not match " + what + " (" + p.name + "): " + field + " is " + got +
+                           " in the file, " + want + " in the preset");
+  };
+  auto num = [](std::uint32_t v) { return std::to_string(v); };
+  if (m.arch != p.arch) return differ("architecture", m.arch, p.arch);
+  if (m.n_layer != p.n_layer) return differ("layers", num(m.n_layer), num(p.n_layer));
+  if (m.n_embd != p.n_embd) return differ("embedding width", num(m.n_embd), num(p.n_embd));
+  if (m.n_head != p.n_head) return differ("query heads", num(m.n_head), num(p.n_head));
+  if (m.n_head_kv != p.n_head_kv) return differ("KV heads", num(m.n_head_kv), num(p.n_head_kv));
+  if (m.head_dim != p.head_dim) return differ("head dim", num(m.head_dim), num(p.head_dim));
+  if (m.n_ff != p.n_ff) return differ("FFN width", num(m.n_ff), num(p.n_ff));
+  if (m.n_vocab != p.n_vocab) return differ("vocabulary", num(m.n_vocab), num(p.n_vocab));
+  return Status::ok();
+}
 
 /// Read the configuration from a GGUF's metadata (`{arch}.*` keys), checking
 /// types exactly as llama.cpp's loader does. The tensor list decides tied

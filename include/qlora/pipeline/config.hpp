@@ -23,14 +23,16 @@
 
 #include "qlora/core/status.hpp"
 #include "qlora/data/csv.hpp"  // read_text_file
+#include "qlora/model/model_config.hpp"
 #include "qlora/pipeline/toml.hpp"
 #include "qlora/pipeline/yaml.hpp"
 
 namespace qlora::pipeline {
 
 struct ModelEntry {
-  std::string name;  // label in tables
-  std::string path;  // GGUF
+  std::string name;    // label in tables
+  std::string path;    // GGUF
+  std::string preset;  // optional: a model preset the file must match ("swallow", "qwen2.5-7b", ...)
 };
 
 struct PipelineConfig {
@@ -160,23 +162,27 @@ inline const std::vector<Field>& fields() {
       scalar("train.compute", &PipelineConfig::compute),
       scalar("stage1.enabled", &PipelineConfig::stage1),
       scalar("stage2.enabled", &PipelineConfig::stage2),
-      {"stage2.models", "an array of {name, path} tables",
+      {"stage2.models", "an array of {name, path, preset} tables (path required)",
        [](const Json& v, PipelineConfig& c) {
          if (!v.is_array()) return false;
          std::vector<ModelEntry> out;
          for (const auto& x : v) {
            if (!x.is_object() || !x.contains("path") || !x["path"].is_string()) return false;
-           for (const auto& [k, unused] : x.items())
-             if (k != "name" && k != "path") return false;
-           if (x.contains("name") && !x["name"].is_string()) return false;
-           out.push_back({x.value("name", x["path"].get<std::string>()), x["path"].get<std::string>()});
+           for (const auto& [k, val] : x.items())
+             if ((k != "name" && k != "path" && k != "preset") || !val.is_string()) return false;
+           out.push_back({x.value("name", x["path"].get<std::string>()), x["path"].get<std::string>(),
+                          x.value("preset", "")});
          }
          c.stage2_models = std::move(out);
          return true;
        },
        [](const PipelineConfig& c) {
          Json a = Json::array();
-         for (const auto& m : c.stage2_models) a.push_back({{"name", m.name}, {"path", m.path}});
+         for (const auto& m : c.stage2_models) {
+           Json e = {{"name", m.name}, {"path", m.path}};
+           if (!m.preset.empty()) e["preset"] = m.preset;
+           a.push_back(std::move(e));
+         }
          return a;
        }},
       scalar("stage2.subset", &PipelineConfig::stage2_subset),
@@ -220,6 +226,9 @@ inline Status check_values(const PipelineConfig& c, const std::string& file) {
     if (f != "f16" && f != "q8_0" && f != "q4_k_m") return bad("stage3.formats", "unknown format '" + f + "' (f16, q8_0, q4_k_m)");
   if (c.merge_target != "nf4" && c.merge_target != "original")
     return bad("stage3.merge_target", "'" + c.merge_target + "' is not nf4 or original");
+  for (const ModelEntry& m : c.stage2_models)
+    if (!m.preset.empty())
+      if (auto p = model::presets::find(m.preset); !p) return bad("stage2.models (" + m.name + ").preset", p.status().message());
   if (c.base == "file" && c.merge_target == "nf4")
     return bad("stage3.merge_target", "\"nf4\" merges into an NF4 base, but train.base = \"file\" trains on the base as "
                                       "stored: use \"original\"");
