@@ -58,6 +58,8 @@ TEST(Toml, ErrorsNameTheLine) {
       {"a = 1__0\n", "c.toml:1: misplaced '_'"},
       {"a = \"\"\"x\"\"\"\n", "c.toml:1: multi-line strings"},
       {"a = 1\n[a]\n", "c.toml:2: 'a' is already a value"},
+      {"a = \"\\uD800\"\n", "c.toml:1: bad \\u escape"},  // a lone surrogate is no character
+      {"a = \"\\u12G4\"\n", "c.toml:1: bad \\u escape"},
   };
   for (const auto& [text, want] : bad) {
     auto d = parse_toml(text, "c.toml");

@@ -74,6 +74,8 @@ TEST(Yaml, WhatTheSubsetRefusesIsNamedByLine) {
   EXPECT_NE(err("a:\n  b: 1\n    c: 2\n").find("c.yaml:3: unexpected indentation"), std::string::npos);
   EXPECT_NE(err("just text\n").find("c.yaml:1: expected 'key: value'"), std::string::npos);
   EXPECT_NE(err("a: \"open\n").find("c.yaml:1: unclosed quoted string"), std::string::npos);
+  EXPECT_NE(err("a: \"\\uDC00\"\n").find("c.yaml:1: \\u needs four hex digits of a character"), std::string::npos);
+  EXPECT_NE(err("a: \"\\u00\"\n").find("c.yaml:1: \\u needs four hex digits"), std::string::npos);
   EXPECT_NE(err("- 1\n- 2\n").find("must be a mapping"), std::string::npos);
 }
 

@@ -84,5 +84,14 @@ TEST(Utf8, IncompleteTail) {
   EXPECT_EQ(utf8_incomplete_tail(""), 0u);
 }
 
+TEST(Utf8, UnicodeEscapes) {
+  EXPECT_EQ(parse_u_escape("00e9"), std::optional<char32_t>(0xE9));
+  EXPECT_EQ(parse_u_escape("6CB3"), std::optional<char32_t>(0x6CB3));  // 河
+  EXPECT_FALSE(parse_u_escape("D800"));                                 // surrogates are not characters
+  EXPECT_FALSE(parse_u_escape("dfff"));
+  EXPECT_FALSE(parse_u_escape("12g4"));
+  EXPECT_FALSE(parse_u_escape("123"));
+}
+
 }  // namespace
 }  // namespace qlora::text

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qlora/core/status.hpp"
+#include "qlora/text/utf8.hpp"
 
 namespace qlora::pipeline {
 
@@ -160,19 +161,10 @@ class Parser {
           case '"': out += '"'; break;
           case '\\': out += '\\'; break;
           case 'u': {
-            if (pos_ + 4 >= s_.size()) return fail("bad \\u escape");
-            unsigned cp = 0;
-            for (int i = 1; i <= 4; ++i) {
-              const char h = s_[pos_ + std::size_t(i)];
-              const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-              if (d < 0) return fail("bad \\u escape");
-              cp = cp * 16 + unsigned(d);
-            }
+            const auto cp = pos_ + 4 < s_.size() ? text::parse_u_escape(s_.substr(pos_ + 1, 4)) : std::nullopt;
+            if (!cp) return fail("bad \\u escape (four hex digits of a character, not a surrogate)");
             pos_ += 4;
-            if (cp < 0x80) out += char(cp);
-            else if (cp < 0x800) out += char(0xC0 | (cp >> 6)), out += char(0x80 | (cp & 0x3F));
-            else out += char(0xE0 | (cp >> 12)), out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
+            text::append_utf8(out, *cp);
             break;
           }
           default: return fail(std::string("unknown escape \\") + e);

@@ -15,7 +15,6 @@
 // TOML (toml.hpp), the line of every key is kept for schema errors.
 #pragma once
 
-#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <map>
@@ -26,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qlora/core/status.hpp"
+#include "qlora/text/utf8.hpp"
 
 namespace qlora::pipeline {
 
@@ -392,21 +392,10 @@ class Parser {
         case '/': out += '/'; break;
         case '0': out += '\0'; break;
         case 'u': {
-          if (i + 4 >= s.size() - 1 || !std::all_of(s.begin() + std::ptrdiff_t(i) + 1, s.begin() + std::ptrdiff_t(i) + 5,
-                                                     [](char h) { return std::isxdigit(static_cast<unsigned char>(h)) != 0; }))
-            return fail(no, "\\u needs four hex digits");
-          const std::uint32_t cp = std::uint32_t(std::stoul(s.substr(i + 1, 4), nullptr, 16));
+          const auto cp = i + 5 < s.size() ? text::parse_u_escape(std::string_view(s).substr(i + 1, 4)) : std::nullopt;
+          if (!cp) return fail(no, "\\u needs four hex digits of a character (not a surrogate)");
           i += 4;
-          if (cp < 0x80) {
-            out += char(cp);
-          } else if (cp < 0x800) {
-            out += char(0xC0 | (cp >> 6));
-            out += char(0x80 | (cp & 0x3F));
-          } else {
-            out += char(0xE0 | (cp >> 12));
-            out += char(0x80 | ((cp >> 6) & 0x3F));
-            out += char(0x80 | (cp & 0x3F));
-          }
+          text::append_utf8(out, *cp);
           break;
         }
         default: return fail(no, std::string("unknown escape \\") + c);

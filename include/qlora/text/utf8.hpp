@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -143,6 +144,21 @@ inline int utf8_length(char32_t cp) {
   if (cp < 0x10000) return 3;
   if (cp <= kMaxCodePoint) return 4;
   return 0;
+}
+
+/// The code point of a \uXXXX escape's four hex digits (TOML and YAML
+/// configs); nullopt when they are not four hex digits or name a surrogate,
+/// which is not a character on its own.
+inline std::optional<char32_t> parse_u_escape(std::string_view hex4) {
+  if (hex4.size() != 4) return std::nullopt;
+  char32_t cp = 0;
+  for (char h : hex4) {
+    const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    cp = cp * 16 + char32_t(d);
+  }
+  if (utf8_length(cp) == 0) return std::nullopt;
+  return cp;
 }
 
 /// Append `cp` (a Unicode scalar value; checked by the caller) as UTF-8.
