@@ -294,6 +294,7 @@ Result<NllFile> read_nll(const std::string& path) {
 /// Run 1's score per answer id for each model label of a judgements.jsonl,
 /// and the judge's label.
 struct Judgements {
+  std::string path;
   std::string judge;
   std::map<std::string, std::map<std::string, std::optional<int>>> scores;  // label -> id -> score
 };
@@ -302,6 +303,7 @@ Result<Judgements> read_judgements(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::io(path + ": cannot open");
   Judgements out;
+  out.path = path;
   std::string line;
   for (std::size_t no = 1; std::getline(in, line); ++no) {
     if (line.empty()) continue;
@@ -323,7 +325,7 @@ Result<judge::ScoreSummary> scored(const std::string& answers_path, const Judgem
   auto answers = eval::read_answers(answers_path);
   if (!answers) return answers.status();
   auto it = j.scores.find(label);
-  if (it == j.scores.end()) return Status::invalid("the judgements hold no scores for '" + label + "'");
+  if (it == j.scores.end()) return Status::invalid(j.path + ": no scores for '" + label + "' (rerun with --fresh)");
   std::vector<std::optional<int>> scores;
   for (const auto& a : *answers) {
     auto s = it->second.find(a.id);
