@@ -621,8 +621,14 @@ std::optional<Run> prepare(const cxxopts::ParseResult& args, const std::string& 
   const std::string resolved = pipeline::config_to_json(r.cfg).dump(2) + "\n";
   const fs::path cfg_file = r.out / "config.json";
   if (fs::exists(cfg_file) && !args.count("fresh")) {
+    // The experiment, that is everything but the thread count.
+    auto experiment = [](const std::string& text) {
+      Json j = Json::parse(text, nullptr, false);
+      if (j.is_object() && j.contains("run") && j["run"].is_object()) j["run"].erase("threads");
+      return j;
+    };
     auto old = data::read_text_file(cfg_file.string());
-    if (old && *old != resolved) {
+    if (old && experiment(*old) != experiment(resolved)) {
       std::fprintf(stderr,
                    "%s: %s holds a run of a different config (see its config.json); use another run.out_dir / --out, "
                    "or --fresh to start this directory over\n",
