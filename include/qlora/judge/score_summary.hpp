@@ -70,17 +70,9 @@ inline ScoreSummary summarize(const std::string& label, const std::vector<eval::
   return s;
 }
 
-namespace summary_detail {
-inline std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-}  // namespace summary_detail
-
 /// The comparison table (the paper's Table 3/5 in form).
 inline std::string markdown_table(const std::vector<ScoreSummary>& rows, std::string_view judge_label) {
-  using summary_detail::fmt;
+  const auto fmt = report::table_number;
   std::string t = "Scores by: " + std::string(judge_label) + "\n\n";
   t += "| model | avg score | perfect (3) | 0 | 1 | 2 | 3 | unscored | avg length (chars) | s/Q |\n";
   t += "|---|---|---|---|---|---|---|---|---|---|\n";
@@ -95,7 +87,7 @@ inline std::string markdown_table(const std::vector<ScoreSummary>& rows, std::st
 
 /// Per-category mean scores: one row per category, one column per model.
 inline std::string category_table(const std::vector<ScoreSummary>& rows) {
-  using summary_detail::fmt;
+  const auto fmt = report::table_number;
   std::map<std::string, bool> cats;
   for (const auto& r : rows)
     for (const auto& [c, v] : r.category_mean) cats[c] = true;
@@ -116,7 +108,7 @@ inline std::string category_table(const std::vector<ScoreSummary>& rows) {
 }
 
 inline std::string csv_table(const std::vector<ScoreSummary>& rows) {
-  using summary_detail::fmt;
+  const auto fmt = report::table_number;
   std::string t = "model,n,unscored,mean_score,perfect_rate,n0,n1,n2,n3,mean_chars,seconds_per_question\n";
   for (const ScoreSummary& r : rows) {
     t += r.label + "," + std::to_string(r.n) + "," + std::to_string(r.n_unscored) + "," + fmt("%.4f", r.mean_score) +

@@ -21,12 +21,6 @@
 namespace qlora::pipeline {
 
 namespace report_detail {
-inline std::string fmt(const char* f, double v) {
-  if (!std::isfinite(v)) return "—";
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 /// Mean of `values` in `buckets` equal runs (fewer when there are fewer values).
 inline std::vector<double> bucket_means(const std::vector<double>& values, std::size_t buckets) {
   std::vector<double> out;
@@ -48,7 +42,7 @@ inline std::vector<double> bucket_means(const std::vector<double>& values, std::
 /// one), with the minimum marked and the overfitting flags. `base_nll` is the
 /// untrained adapter's test NLL (the n = 0 row), NaN when unknown.
 inline std::string scale_table(const ScaleAnalysis& a, double base_nll) {
-  using report_detail::fmt;
+  const auto fmt = report::table_number;
   std::string t =
       "| n (pairs) | seeds | train loss (last epoch) | test NLL | ± sd | test PPL | train time (s) | notes |\n"
       "|---|---|---|---|---|---|---|---|\n";
@@ -144,7 +138,7 @@ struct ModelRow {
 };
 
 inline std::string model_table(const std::vector<ModelRow>& rows) {
-  using report_detail::fmt;
+  const auto fmt = report::table_number;
   std::string t =
       "| model | fine-tuned | train loss (last epoch) | train time (s) | test NLL before training | test NLL | test PPL "
       "|\n|---|---|---|---|---|---|---|\n";
@@ -180,7 +174,7 @@ inline const FormatRow* reference_of(const std::vector<FormatRow>& rows, const F
 /// change against F16, s/Q and the speed-up over F16, the file size (and its
 /// share of F16's), and the test NLL.
 inline std::string quant_table(const std::vector<FormatRow>& rows) {
-  using report_detail::fmt;
+  const auto fmt = report::table_number;
   std::string t =
       "| model | format | avg score | Δ vs F16 | perfect (3) | s/Q | speed-up | size (MiB) | size vs F16 | test NLL | "
       "test PPL | avg length |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";

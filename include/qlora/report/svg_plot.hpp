@@ -127,6 +127,15 @@ inline std::string render_heatmaps(const std::vector<Heatmap>& panels, const std
 
 using qlora::write_text_file;  // reports are written atomically (core/text_file.hpp)
 
+/// A number for a report table in printf format `f` ("%.2f"); "—" where there
+/// is none (NaN or infinite), so a missing value never reads as "nan".
+inline std::string table_number(const char* f, double v) {
+  if (!std::isfinite(v)) return "—";
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
 
 // ---------------------------------------------------------------- bar and line charts
 // Used by data/quality_report.hpp for the paper's Figures 2–4 (relation mix,
