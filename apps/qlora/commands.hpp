@@ -6,6 +6,8 @@ namespace qlora::app {
 
 int cmd_quantize(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
+/// `qlora convert HF_DIR OUT.gguf [--outtype auto|f32|f16|bf16]`: Hugging Face checkpoint -> GGUF.
+int cmd_convert(int argc, char** argv);
 /// `qlora dataset build --kg PATH... --out DIR [...]`: knowledge graph -> QA
 /// pool -> rebalanced nested subsets, report and test-set check (Stage 1 data).
 int cmd_dataset(int argc, char** argv);

@@ -16,6 +16,7 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"quantize", qlora::app::cmd_quantize, "rewrite a GGUF model as q8_0, q4_k_m or f16 (llama.cpp-identical)"},
+    {"convert", qlora::app::cmd_convert, "Hugging Face checkpoint (safetensors) -> GGUF, as llama.cpp's converter writes it"},
     {"inspect", qlora::app::cmd_inspect, "print a GGUF or safetensors file's metadata and tensor table"},
     {"dataset", qlora::app::cmd_dataset, "build Stage 1's QA pool and nested subsets from a knowledge graph"},
     {"generate", qlora::app::cmd_generate, "generate text (greedy or sampled), streamed, with s/Q and length"},

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "qlora/core/status.hpp"
+#include "qlora/core/text_file.hpp"
 
 namespace qlora::data {
 
@@ -41,19 +42,7 @@ namespace qlora::data {
 // Text-file primitives shared by the CSV and JSON-lines loaders.
 ////////////////////////////////////////////////////////////////////////////////
 
-/// The whole file as bytes; an io error names the path and the OS reason.
-inline Result<std::string> read_text_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::io(path + ": cannot open: " + std::strerror(errno));
-  std::string data;
-  char buf[1 << 16];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return Status::io(path + ": read error");
-  return data;
-}
+using qlora::read_text_file;
 
 /// Position of the first invalid UTF-8 sequence, or npos (byte offset).
 /// `why` receives a short reason. Checks the Unicode 15 well-formedness
