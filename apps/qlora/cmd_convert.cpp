@@ -51,6 +51,10 @@ int cmd_convert(int argc, char** argv) {
     bar->update(double(done) / (1 << 20), std::to_string(i + 1) + "/" + std::to_string(n));
     if (i + 1 == n) bar->finish();
   };
+  if (const auto parent = std::filesystem::path(out).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);  // a failure shows up as the write's error
+  }
   auto rep = convert::convert_hf_to_gguf(in, out, opt);
   if (!rep) {
     std::fprintf(stderr, "qlora convert: %s\n", rep.status().message().c_str());

@@ -28,6 +28,7 @@
 #include "commands.hpp"
 #include "embedded_config.hpp"
 #include "pipeline_steps.hpp"
+#include "qlora/convert/hf_config.hpp"
 #include "qlora/core/sha256.hpp"
 #include "qlora/core/text_file.hpp"
 #include "qlora/cpu/cpu_features.hpp"
@@ -88,9 +89,18 @@ std::string resolve(const fs::path& base, const std::string& p) {
   return (base / p).lexically_normal().string();
 }
 
+/// A Hugging Face checkpoint directory for `path` (the directory itself, or
+/// the directory of a .safetensors file), or empty for a GGUF.
+std::string hf_checkpoint_dir(const std::string& path) {
+  if (fs::is_directory(path)) return path;
+  if (fs::path(path).extension() == ".safetensors") return fs::path(path).parent_path().string();
+  return "";
+}
+
 struct ModelPlan {
   std::string label, base;  // label in tables; base GGUF
   fs::path dir;             // RUN/stage2/<slug>
+  std::string hf_dir;       // non-empty: base is converted from this checkpoint first
   std::string train_dir() const { return (dir / "train").string(); }
   std::string merged() const { return (dir / "merged-f16.gguf").string(); }
 };
@@ -99,7 +109,11 @@ std::vector<ModelPlan> models_of(const Run& r) {
   std::vector<pipeline::ModelEntry> entries = r.cfg.stage2_models;
   if (entries.empty()) entries.push_back({fs::path(r.cfg.model).stem().string(), r.cfg.model});
   std::vector<ModelPlan> out;
-  for (const auto& e : entries) out.push_back({e.name, e.path, r.out / "stage2" / slug(e.name)});
+  for (const auto& e : entries) {
+    ModelPlan m{e.name, e.path, r.out / "stage2" / slug(e.name), hf_checkpoint_dir(e.path)};
+    if (!m.hf_dir.empty()) m.base = (m.dir / "base-f16.gguf").string();
+    out.push_back(std::move(m));
+  }
   return out;
 }
 
@@ -203,6 +217,11 @@ PipelineStep judge_step(const Run& r, const std::vector<std::pair<std::string, s
 /// answers with and Stage 3 quantizes).
 std::vector<PipelineStep> tuned_model_steps(const Run& r, const ModelPlan& m) {
   std::vector<PipelineStep> s;
+  if (!m.hf_dir.empty()) {  // a Hugging Face checkpoint: to GGUF F16 first, as the paper's flow does
+    std::vector<std::string> a = {"convert", m.hf_dir, m.base, "--outtype", "f16"};
+    add_quiet(r, a);
+    s.push_back({rel(r, m.base), "convert " + m.label + " (Hugging Face checkpoint) -> GGUF F16", cmd_convert, a, 2.0});
+  }
   s.push_back(train_step(r, rel(r, m.train_dir()), "stage 2: train " + m.label + " (r=" +
                          std::to_string(r.cfg.stage2_rank) + ", dropout " + num(r.cfg.stage2_dropout) + ")",
                          m.base, subset_file(r, r.cfg.stage2_subset), m.train_dir(), r.cfg.stage2_rank,
@@ -589,19 +608,46 @@ std::optional<Run> prepare(const cxxopts::ParseResult& args, const std::string& 
                    (" (" + path + ")").c_str());
       return std::nullopt;
     }
-    // Models are GGUF files; a Hugging Face checkpoint needs converting first.
-    if (what != "data.test_set" && (fs::is_directory(path) || fs::path(path).extension() == ".safetensors")) {
+    // Stage 2 converts Hugging Face checkpoints itself; Stage 1's model is a GGUF.
+    if (what == "model.path" && !hf_checkpoint_dir(path).empty()) {
       std::fprintf(stderr,
-                   "%s: %s: %s is a Hugging Face checkpoint (%s); the pipeline reads GGUF models: convert it first "
-                   "(llama.cpp's convert_hf_to_gguf.py --outtype f16)\n",
-                   cmd.c_str(), r.config_source.c_str(), what.c_str(), path.c_str());
+                   "%s: %s: model.path is a Hugging Face checkpoint (%s); Stage 1 reads a GGUF: convert it first "
+                   "with `qlora convert %s MODEL.gguf` (stage2.models may name checkpoints directly)\n",
+                   cmd.c_str(), r.config_source.c_str(), path.c_str(), hf_checkpoint_dir(path).c_str());
+      return std::nullopt;
+    }
+  }
+  // A checkpoint named in stage2.models is read now, so a bad one fails
+  // before hours of Stage 1 rather than when its turn comes.
+  for (const auto& m : r.cfg.stage2_models) {
+    const std::string dir = hf_checkpoint_dir(m.path);
+    if (dir.empty()) continue;
+    auto cfg_json = convert::read_json_file((fs::path(dir) / "config.json").string());
+    auto hc = cfg_json ? convert::parse_hf_config(*cfg_json, (fs::path(dir) / "config.json").string())
+                       : Result<convert::HfModelConfig>(cfg_json.status());
+    Status st = hc.status();
+    if (hc && !m.preset.empty()) {
+      model::ModelConfig shape;
+      shape.arch = std::string(convert::hf_model_type(hc->arch));
+      shape.n_layer = std::uint32_t(hc->num_hidden_layers);
+      shape.n_embd = std::uint32_t(hc->hidden_size);
+      shape.n_head = std::uint32_t(hc->num_attention_heads);
+      shape.n_head_kv = std::uint32_t(hc->num_key_value_heads);
+      shape.n_ff = std::uint32_t(hc->intermediate_size);
+      shape.n_vocab = std::uint32_t(hc->vocab_size);
+      shape.head_dim = std::uint32_t(hc->head_size());
+      st = model::check_shape(shape, *model::presets::find(m.preset), dir, "the preset '" + m.preset + "'");
+    }
+    if (!st.is_ok()) {
+      std::fprintf(stderr, "%s: %s: stage2.models (%s): %s\n", cmd.c_str(), r.config_source.c_str(), m.name.c_str(),
+                   st.message().c_str());
       return std::nullopt;
     }
   }
   // A model named with a preset must have that preset's shape (the wrong
   // file under a paper model's name would quietly change the comparison).
   for (const auto& m : r.cfg.stage2_models) {
-    if (m.preset.empty()) continue;
+    if (m.preset.empty() || !hf_checkpoint_dir(m.path).empty()) continue;
     auto f = io::GgufFile::open(m.path);
     auto mc = f ? model::config_from_gguf(*f) : Result<model::ModelConfig>(f.status());
     Status st = mc ? model::check_shape(*mc, *model::presets::find(m.preset), m.path, "the preset '" + m.preset + "'")

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_run.hpp"
+#include "convert/hf_checkpoint_fixture.hpp"
 #include "qlora/pipeline/config.hpp"
 #include "temp_dir.hpp"
 
@@ -80,6 +81,29 @@ TEST(PipelineCli, TinyConfigRunsEveryStageAndResumes) {
   r = test::run_command(std::string(QLORA_CLI_PATH) + " stage3 --config " + other + " --out " + run.string());
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("holds a run of a different config"), std::string::npos) << r.output;
+}
+
+// Stage 2 on a Hugging Face checkpoint (two safetensors shards, BF16, llama3
+// rope scaling): the run converts it to GGUF F16 first, then trains, merges,
+// measures and answers as for any GGUF.
+TEST(PipelineCli, Stage2ConvertsAHuggingFaceCheckpoint) {
+  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << kModel << " not fetched";
+  test::TempDir t("pipeline_cli", "hf");
+  const auto hf = t.dir / "tiny-llama-hf";
+  test::build_case(hf, test::cases()[0]);
+  std::string text = slurp(kConfigs + "/tiny.toml");
+  for (const char* p : {"../data/", "../.cache/"}) text.replace(text.find(p), 3, kConfigs + "/../");
+  text.replace(text.find("[stage2]\n"), 9,
+               "[stage2]\ninclude_base = false\nmodels = [{name = \"tiny-hf\", path = \"" + hf.string() + "\"}]\n");
+  const std::string cfg = t.write("hf.toml", text);
+  const auto run = t.dir / "run";
+  test::CliRun r = test::run_command(std::string(QLORA_CLI_PATH) + " stage2 --quiet --config " + cfg + " --out " +
+                                     run.string() + " --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("$ qlora convert " + hf.string()), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(run / "stage2" / "tiny-hf" / "base-f16.gguf"));
+  EXPECT_TRUE(std::filesystem::exists(run / "stage2" / "tiny-hf" / "merged-f16.gguf"));
+  EXPECT_NE(slurp(run / "report.md").find("tiny-hf"), std::string::npos);
 }
 
 TEST(PipelineCli, ConfigMistakesAreNamed) {

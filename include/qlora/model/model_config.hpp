@@ -234,6 +234,12 @@ inline Result<ModelConfig> config_from_gguf(const io::GgufFile& f) {
   c.n_head_kv = kv ? *kv : c.n_head;  // absent: no GQA (GGUF spec)
   auto ctx = f.get_u32(p + "context_length");
   c.context_length = ctx ? *ctx : 2048;
+  // Linear / YaRN / LongRoPE context scaling changes every rotation; the
+  // decoder implements only Llama 3.1's (rope_freqs), so refuse the others
+  // rather than run a long-context model with the wrong positions.
+  if (auto scaling = f.get_string(p + "rope.scaling.type"); scaling && *scaling != "none")
+    return Status::unsupported(f.name() + ": " + p + "rope.scaling.type = '" + *scaling +
+                               "' is not supported (qlora implements plain RoPE and Llama 3.1's rope_freqs)");
   auto theta = f.get_f32(p + "rope.freq_base");
   c.rope_theta = theta ? *theta : 10000.0f;
   auto eps = f.get_f32(p + "attention.layer_norm_rms_epsilon");
