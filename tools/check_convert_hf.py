@@ -247,6 +247,7 @@ def main() -> int:
     ap.add_argument("--write-golden", type=Path, help="write <case>.json golden files here")
     ap.add_argument("--keep", type=Path, help="keep the checkpoints and GGUFs in this directory")
     args = ap.parse_args()
+    args.llama_cpp = args.llama_cpp.resolve()  # the converter runs with it as working directory
     sys.path.insert(0, str(args.llama_cpp / "gguf-py"))
     import gguf  # the reference's own gguf-py
 

@@ -284,6 +284,14 @@ TEST_F(ConvertHfErrors, SentencePieceTokenizerIsRefused) {
   EXPECT_NE(error().find("tokenizer.model: a SentencePiece vocabulary"), std::string::npos);
 }
 
+TEST_F(ConvertHfErrors, UnigramTokenizerIsRefused) {
+  json tok = read("tokenizer.json");
+  tok["model"]["type"] = "Unigram";
+  write_json(dir_ / "tokenizer.json", tok);
+  const std::string e = error();
+  EXPECT_NE(e.find("tokenizer.json: model.type is 'Unigram'"), std::string::npos) << e;
+}
+
 TEST_F(ConvertHfErrors, UnknownPreTokenizerIsRefused) {
   json tok = read("tokenizer.json");
   tok["pre_tokenizer"] = {{"type", "Whitespace"}};

@@ -325,7 +325,9 @@ inline Result<HfTokenizerKvs> read_hf_tokenizer(const std::filesystem::path& dir
   const std::string tfile = tok_path.string();
   const nlohmann::json* model = json_field(*tok, "model");
   if (!model || detail::json_type(*model) != "BPE")
-    return Status::unsupported(tfile + ": model.type must be \"BPE\" (byte-level BPE)");
+    return Status::unsupported(tfile + ": model.type is '" + (model ? detail::json_type(*model) : std::string()) +
+                               "'; qlora converts byte-level BPE tokenizers only (a Unigram model is a SentencePiece "
+                               "vocabulary, as Tanuki-8B's is)");
   if (detail::json_flag(*model, "byte_fallback", false))
     return Status::unsupported(tfile + ": a BPE with byte_fallback is a SentencePiece-style vocabulary; "
                                "qlora's tokenizer is byte-level BPE only");
