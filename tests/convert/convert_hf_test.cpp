@@ -16,7 +16,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -190,6 +192,18 @@ class ConvertHfErrors : public ScratchDir {
     return r.is_ok() ? "" : r.status().message();
   }
   json read(const std::string& f) { return json::parse(std::ifstream(dir_ / f)); }
+  /// Rewrite the second shard (layer 1 and the final norm) after `edit`.
+  void rewrite_second_shard(const std::function<void(std::vector<io::StTensor>&)>& edit) {
+    std::vector<io::StTensor> b;
+    for (const auto& [n, s] : hf_tensors(false, true, 49152))
+      if (n.rfind("model.layers.1.", 0) == 0 || n == "model.norm.weight") b.push_back(encode(n, s, io::StDtype::BF16));
+    edit(b);
+    write_tensor_file(dir_ / "model-00002-of-00002.safetensors", b);
+  }
+  /// The tensor called `name` in `ts`.
+  static io::StTensor& named(std::vector<io::StTensor>& ts, const std::string& name) {
+    return *std::find_if(ts.begin(), ts.end(), [&](const io::StTensor& t) { return t.name == name; });
+  }
 };
 
 TEST_F(ConvertHfErrors, IndexNamesATensorNoShardHolds) {
@@ -225,16 +239,10 @@ TEST_F(ConvertHfErrors, ShapeDisagreesWithConfig) {
 }
 
 TEST_F(ConvertHfErrors, NonFiniteWeight) {
-  io::StTensor t = encode("model.norm.weight", {kHidden}, io::StDtype::BF16);
-  std::vector<io::StTensor> b;
-  for (const auto& [n, s] : hf_tensors(false, true, 49152))
-    if (n.rfind("model.layers.1.", 0) == 0 || n == "model.norm.weight") b.push_back(encode(n, s, io::StDtype::BF16));
-  for (auto& x : b)
-    if (x.name == "model.layers.1.mlp.up_proj.weight") {
-      const std::uint16_t nan = 0x7FC0;
-      std::memcpy(x.bytes.data() + 2 * 70, &nan, 2);  // row 1, column 6
-    }
-  write_tensor_file(dir_ / "model-00002-of-00002.safetensors", b);
+  rewrite_second_shard([](std::vector<io::StTensor>& b) {
+    const std::uint16_t nan = 0x7FC0;
+    std::memcpy(named(b, "model.layers.1.mlp.up_proj.weight").bytes.data() + 2 * 70, &nan, 2);  // row 1, column 6
+  });
   const std::string e = error();
   EXPECT_NE(e.find("model-00002-of-00002.safetensors: tensor 'model.layers.1.mlp.up_proj.weight' element 70 (row 1, "
                    "column 6) is not finite"),
@@ -242,15 +250,10 @@ TEST_F(ConvertHfErrors, NonFiniteWeight) {
 }
 
 TEST_F(ConvertHfErrors, F16OverflowNamesTheWayOut) {
-  std::vector<io::StTensor> b;
-  for (const auto& [n, s] : hf_tensors(false, true, 49152))
-    if (n.rfind("model.layers.1.", 0) == 0 || n == "model.norm.weight") b.push_back(encode(n, s, io::StDtype::BF16));
-  for (auto& x : b)
-    if (x.name == "model.layers.1.self_attn.o_proj.weight") {
-      const std::uint16_t big = f32_to_bf16(1.0e6f);
-      std::memcpy(x.bytes.data(), &big, 2);
-    }
-  write_tensor_file(dir_ / "model-00002-of-00002.safetensors", b);
+  rewrite_second_shard([](std::vector<io::StTensor>& b) {
+    const std::uint16_t big = f32_to_bf16(1.0e6f);
+    std::memcpy(named(b, "model.layers.1.self_attn.o_proj.weight").bytes.data(), &big, 2);
+  });
   const std::string e = error(HfOutType::kF16);
   EXPECT_NE(e.find("overflows F16 (use --outtype bf16 or f32)"), std::string::npos) << e;
   // bf16 output keeps it.
@@ -303,11 +306,9 @@ TEST_F(ConvertHfErrors, UnknownPreTokenizerIsRefused) {
 
 TEST_F(ConvertHfErrors, MissingLayerTensor) {
   json idx = read("model.safetensors.index.json");
-  std::vector<io::StTensor> b;
-  for (const auto& [n, s] : hf_tensors(false, true, 49152))
-    if ((n.rfind("model.layers.1.", 0) == 0 || n == "model.norm.weight") && n != "model.layers.1.mlp.gate_proj.weight")
-      b.push_back(encode(n, s, io::StDtype::BF16));
-  write_tensor_file(dir_ / "model-00002-of-00002.safetensors", b);
+  rewrite_second_shard([](std::vector<io::StTensor>& b) {
+    b.erase(std::find_if(b.begin(), b.end(), [](const auto& t) { return t.name == "model.layers.1.mlp.gate_proj.weight"; }));
+  });
   idx["weight_map"].erase("model.layers.1.mlp.gate_proj.weight");
   write_json(dir_ / "model.safetensors.index.json", idx);
   EXPECT_NE(error().find("no model.layers.1.mlp.gate_proj.weight"), std::string::npos);
