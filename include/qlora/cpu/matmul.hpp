@@ -88,6 +88,25 @@ inline std::uint8_t* scratch(std::size_t bytes) {
   return buf.data() + ((64 - (p & 63)) & 63);
 }
 
+/// A second thread-local scratch (the activations hold the first while a
+/// tile's widened weight rows live here).
+inline std::uint8_t* scratch_wide(std::size_t bytes) {
+  thread_local std::vector<std::uint8_t> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  const auto p = reinterpret_cast<std::uintptr_t>(buf.data());
+  return buf.data() + ((64 - (p & 63)) & 63);
+}
+
+#if defined(QLORA_CPU_AVX2_KERNELS)
+/// One F16/BF16 weight row widened to fp32 (exact).
+template <class F>
+inline void widen_row(const std::uint8_t* row, float* out, std::int64_t K) {
+  std::int64_t k = 0;
+  for (; k + 8 <= K; k += 8) _mm256_storeu_ps(out + k, detail::load8_widen<F>(row, k));
+  for (; k < K; ++k) out[k] = detail::widen1<F>(row, k);
+}
+#endif
+
 inline Status validate(const char* what, std::uint32_t type, const void* W, std::int64_t M, std::int64_t K,
                        const float* X, std::int64_t N, const float* Y) {
   if (!supported(type))
@@ -203,8 +222,8 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
       if (N == 1) {
         // Prefetch the next tile of this chunk while computing this one.
         if (ti + 1 < t1) {
-          // K-loop iterations of the tile: 8 floats, or one (super-)block.
-          const std::int64_t steps = Kern::kAct == ActKind::kFloat ? K / 8 : K / T::kBlockElems;
+          // K-loop iterations of the tile: kFloatTileStep floats, or one (super-)block.
+          const std::int64_t steps = Kern::kAct == ActKind::kFloat ? K / kFloatTileStep : K / T::kBlockElems;
           a.pf = a.w + std::size_t(R) * w_stride;
           a.pf_step = steps > 0 ? (std::size_t(R) * w_stride + std::size_t(steps) - 1) / std::size_t(steps) : 0;
         }
@@ -213,6 +232,23 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         // slowed the memory-bound matvec (~10% for Q6_K, codegen of this loop).
         constexpr Accum kVec = kQ4K ? Accum::kRepackGemv : Accum::kDefault;
         run_tile<Kern, kMatvecRows, 1, kVec>(rr, 1, a);
+        continue;
+      }
+      if constexpr (Kern::kAct == ActKind::kFloat && !std::is_same_v<F, quant::format::F32>) {
+        // F16/BF16 weights: widen this tile's rows to fp32 once (exact), so
+        // the sweep over all N activation rows runs the plain fp32 tile
+        // instead of re-converting every weight for every column tile.
+        const std::size_t row_bytes = std::size_t(K) * sizeof(float);
+        auto* wide = reinterpret_cast<float*>(scratch_wide(row_bytes * std::size_t(rr)));
+        for (int r = 0; r < rr; ++r) widen_row<F>(a.w + std::size_t(r) * w_stride, wide + std::size_t(r) * std::size_t(K), K);
+        TileArgs f{reinterpret_cast<const std::uint8_t*>(wide), row_bytes, act, a_stride, K, Y + r0, M};
+        for (std::int64_t c0 = 0; c0 < N;) {
+          const int cc = int(std::min<std::int64_t>(kMatmulCols, N - c0));
+          f.a = act + std::size_t(c0) * a_stride;
+          f.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
+          run_tile<TileKernel<quant::format::F32>, kMatmulRows, kMatmulCols, Accum::kDefault>(rr, cc, f);
+          c0 += cc;
+        }
         continue;
       }
       for (std::int64_t c0 = 0; c0 < N;) {
