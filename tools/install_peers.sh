@@ -57,6 +57,12 @@ if ((${#want[@]})); then
     exit 1
   fi
   echo "installing: ${want[*]}" >&2
+  # llama.cpp for AVX-512 without AMX: a CPU may advertise AMX in cpuid while
+  # the VM never grants the tile state, and ggml's AMX matmuls (q8_0, q4_K
+  # prompt batches) then die with SIGILL at the first tileloadd. Our kernels
+  # are AVX-512 too, so this is also the like-for-like comparison.
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON}"
   "$PYTHON" -m pip install --quiet "${want[@]}" >&2
 fi
 
