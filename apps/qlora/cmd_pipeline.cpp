@@ -29,6 +29,7 @@
 #include "embedded_config.hpp"
 #include "pipeline_steps.hpp"
 #include "qlora/convert/hf_config.hpp"
+#include "qlora/convert/hf_tokenizer.hpp"
 #include "qlora/core/sha256.hpp"
 #include "qlora/core/text_file.hpp"
 #include "qlora/cpu/cpu_features.hpp"
@@ -626,7 +627,11 @@ std::optional<Run> prepare(const cxxopts::ParseResult& args, const std::string& 
     auto hc = cfg_json ? convert::parse_hf_config(*cfg_json, (fs::path(dir) / "config.json").string())
                        : Result<convert::HfModelConfig>(cfg_json.status());
     Status st = hc.status();
-    if (hc && !m.preset.empty()) {
+    if (hc) {  // the tokenizer too: a SentencePiece one would only fail at the conversion step
+      auto tok = convert::read_hf_tokenizer(dir, *hc, *cfg_json);
+      st = tok.status();
+    }
+    if (st.is_ok() && !m.preset.empty()) {
       model::ModelConfig shape;
       shape.arch = std::string(convert::hf_model_type(hc->arch));
       shape.n_layer = std::uint32_t(hc->num_hidden_layers);
