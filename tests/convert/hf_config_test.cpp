@@ -67,6 +67,11 @@ TEST(HfConfig, ErrorsNameTheField) {
                            "c.json");
   ASSERT_FALSE(g.is_ok());
   EXPECT_NE(g.status().message().find("not a multiple of num_key_value_heads"), std::string::npos);
+  auto h = parse_hf_config(json{{"architectures", {"Qwen2ForCausalLM"}}, {"hidden_size", 65},
+                                {"num_attention_heads", 4}, {"num_key_value_heads", 4}},
+                           "c.json");
+  ASSERT_FALSE(h.is_ok());
+  EXPECT_NE(h.status().message().find("c.json: hidden_size is not a multiple of num_attention_heads"), std::string::npos);
 }
 
 TEST(HfConfig, SamplingDefaultsInTheReferenceOrder) {

@@ -293,8 +293,6 @@ inline Result<HfConvertReport> convert_hf_to_gguf(const std::filesystem::path& d
   const HfModelConfig& c = rep.config;
   const bool llama = c.arch == HfArch::kLlama;
   rep.arch = std::string(hf_model_type(c.arch));
-  if (c.hidden_size % c.num_attention_heads != 0 && !cfg_json->contains("head_dim"))
-    return Status::invalid(cfg_path.string() + ": hidden_size is not a multiple of num_attention_heads");
 
   auto ckpt = HfCheckpoint::open(dir);
   if (!ckpt) return ckpt.status();
@@ -334,7 +332,8 @@ inline Result<HfConvertReport> convert_hf_to_gguf(const std::filesystem::path& d
   if (rope_freqs)
     rep.tensors.push_back({"", "rope_freqs.weight", {std::uint64_t(rope_freqs->size())}, quant::GgmlType::F32,
                            io::StDtype::F32, 0, 4 * rope_freqs->size()});
-  std::vector<bool> have_block(std::size_t(c.num_hidden_layers) * 9, false);
+  constexpr std::size_t kBlockWeights = detail::kHfBlockNames.size();
+  std::vector<bool> have_block(std::size_t(c.num_hidden_layers) * kBlockWeights, false);
   bool have_embd = false, have_norm = false;
   for (const HfTensorRef* t : sources) {
     const std::string& n = t->info->name;
@@ -354,7 +353,7 @@ inline Result<HfConvertReport> convert_hf_to_gguf(const std::filesystem::path& d
                                std::to_string(c.num_hidden_layers) + " layers");
       if (param == "weight")
         for (std::size_t k = 0; k < detail::kHfBlockNames.size(); ++k)
-          if (detail::kHfBlockNames[k].gguf == rest) have_block[std::size_t(layer) * 9 + k] = true;
+          if (detail::kHfBlockNames[k].gguf == rest) have_block[std::size_t(layer) * kBlockWeights + k] = true;
     }
     have_embd |= *g == "token_embd.weight";
     have_norm |= *g == "output_norm.weight";
@@ -377,7 +376,7 @@ inline Result<HfConvertReport> convert_hf_to_gguf(const std::filesystem::path& d
   if (!have_norm) return Status::invalid(dir.string() + ": no model.norm.weight in the checkpoint");
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l)
     for (std::size_t k = 0; k < detail::kHfBlockNames.size(); ++k)
-      if (!have_block[std::size_t(l) * 9 + k])
+      if (!have_block[std::size_t(l) * kBlockWeights + k])
         return Status::invalid(dir.string() + ": no model.layers." + std::to_string(l) + "." +
                                std::string(detail::kHfBlockNames[k].hf) + ".weight in the checkpoint");
 
@@ -477,14 +476,17 @@ inline Result<HfConvertReport> convert_hf_to_gguf(const std::filesystem::path& d
   // ---- data ----------------------------------------------------------------
   for (const auto& t : rep.tensors) rep.bytes += t.bytes;
   std::uint64_t done = 0;
+  auto written = [&](std::size_t i) {
+    done += rep.tensors[i].bytes;
+    if (opt.on_tensor) opt.on_tensor(i, rep.tensors.size(), done, rep.bytes);
+  };
   std::size_t src_i = 0;
   for (std::size_t i = 0; i < rep.tensors.size(); ++i) {
     const HfConvertTensor& t = rep.tensors[i];
     if (t.hf_name.empty()) {  // rope_freqs
       auto produce = [&, i](io::GgufByteSink& sink) -> Status {
         QLORA_TRY(sink.write_values(std::span<const float>(*rope_freqs)));
-        done += rep.tensors[i].bytes;
-        if (opt.on_tensor) opt.on_tensor(i, rep.tensors.size(), done, rep.bytes);
+        written(i);
         return Status::ok();
       };
       QLORA_TRY(w.add_tensor(t.name, t.ne, std::uint32_t(t.type), produce));
@@ -534,8 +536,7 @@ inline Result<HfConvertReport> convert_hf_to_gguf(const std::filesystem::path& d
           }
         QLORA_TRY(sink.write(buf));
       }
-      done += t.bytes;
-      if (opt.on_tensor) opt.on_tensor(i, rep.tensors.size(), done, rep.bytes);
+      written(i);
       return Status::ok();
     };
     QLORA_TRY(w.add_tensor(t.name, t.ne, std::uint32_t(t.type), produce).with_context(out_path));

@@ -127,12 +127,6 @@ class HfCheckpoint {
 
   /// Tensors in the reference converter's visiting order (file comment).
   const std::vector<HfTensorRef>& tensors() const { return tensors_; }
-  const HfTensorRef* find(std::string_view name) const {
-    for (const auto& t : tensors_)
-      if (t.info->name == name) return &t;
-    return nullptr;
-  }
-  const io::SafetensorsFile& part(std::size_t i) const { return parts_[i]; }
   const std::string& part_name(std::size_t i) const { return part_names_[i]; }
   std::span<const std::byte> data(const HfTensorRef& t) const { return parts_[t.part].data(*t.info); }
   const std::filesystem::path& dir() const { return dir_; }

@@ -126,13 +126,6 @@ inline Result<HfModelConfig> parse_hf_config(const nlohmann::json& cfg, const st
   const std::int64_t kv_default = (kv == cfg.end() && !llama) ? 32 : c.num_attention_heads;
   QLORA_TRY(hf_positive_int(cfg, file, "num_key_value_heads", kv_default, c.num_key_value_heads));
   QLORA_TRY(hf_positive_int(cfg, file, "max_position_embeddings", llama ? 2048 : 32768, c.max_position_embeddings));
-  if (cfg.contains("head_dim") && !cfg["head_dim"].is_null()) {
-    std::int64_t hd = 0;
-    QLORA_TRY(hf_positive_int(cfg, file, "head_dim", 0, hd));
-    c.head_dim = hd;
-  } else if (llama) {
-    c.head_dim = c.hidden_size / c.num_attention_heads;
-  }
   QLORA_TRY(detail::hf_number(cfg, file, "rms_norm_eps", c.rms_norm_eps));
   if (const auto t = cfg.find("tie_word_embeddings"); t != cfg.end() && !t->is_null()) {
     if (!t->is_boolean()) return Status::invalid(file + ": field 'tie_word_embeddings' must be true or false");
@@ -141,6 +134,17 @@ inline Result<HfModelConfig> parse_hf_config(const nlohmann::json& cfg, const st
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     return Status::invalid(file + ": num_attention_heads " + std::to_string(c.num_attention_heads) +
                            " is not a multiple of num_key_value_heads " + std::to_string(c.num_key_value_heads));
+  if (cfg.contains("head_dim") && !cfg["head_dim"].is_null()) {
+    std::int64_t hd = 0;
+    QLORA_TRY(hf_positive_int(cfg, file, "head_dim", 0, hd));
+    c.head_dim = hd;
+  } else {
+    // No head_dim: heads split hidden_size evenly (llama's computed head_dim
+    // and qwen2's tensor shapes both assume it).
+    if (c.hidden_size % c.num_attention_heads != 0)
+      return Status::invalid(file + ": hidden_size is not a multiple of num_attention_heads");
+    if (llama) c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
 
   // RoPE: rope_parameters, else rope_scaling, else nothing; theta from it or
   // from the top level (the class default 10000 when neither has one).

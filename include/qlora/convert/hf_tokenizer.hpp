@@ -157,7 +157,7 @@ inline Result<std::string> hf_pre_tokenizer_name(const nlohmann::json& tok, cons
 /// many of the ids are real tokens (for the report).
 struct HfTokenizerKvs {
   GgufKvList kvs;
-  std::size_t n_tokens = 0, n_unused = 0, n_control = 0, n_user = 0, n_merges = 0;
+  std::size_t n_tokens = 0, n_unused = 0, n_control = 0, n_merges = 0;
   std::string pre;
 };
 
@@ -400,7 +400,6 @@ inline Result<HfTokenizerKvs> read_hf_tokenizer(const std::filesystem::path& dir
       } else {
         t = detail::replace_all(std::move(t), "\xE2\x96\x81", " ");
         type = 4;  // USER_DEFINED
-        ++out.n_user;
       }
     }
     tokens.push_back(std::move(t));

@@ -80,17 +80,11 @@ inline bool supported(std::uint32_t type) {
   }
 }
 
-/// Thread-local, 64-byte aligned scratch that only grows.
+/// Thread-local, 64-byte aligned scratch that only grows. Each Slot is its
+/// own buffer: slot 0 holds the quantized activations, slot 1 a tile's
+/// widened weight rows while slot 0 is in use.
+template <int Slot = 0>
 inline std::uint8_t* scratch(std::size_t bytes) {
-  thread_local std::vector<std::uint8_t> buf;
-  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
-  const auto p = reinterpret_cast<std::uintptr_t>(buf.data());
-  return buf.data() + ((64 - (p & 63)) & 63);
-}
-
-/// A second thread-local scratch (the activations hold the first while a
-/// tile's widened weight rows live here).
-inline std::uint8_t* scratch_wide(std::size_t bytes) {
   thread_local std::vector<std::uint8_t> buf;
   if (buf.size() < bytes + 64) buf.resize(bytes + 64);
   const auto p = reinterpret_cast<std::uintptr_t>(buf.data());
@@ -239,7 +233,7 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         // the sweep over all N activation rows runs the plain fp32 tile
         // instead of re-converting every weight for every column tile.
         const std::size_t row_bytes = std::size_t(K) * sizeof(float);
-        auto* wide = reinterpret_cast<float*>(scratch_wide(row_bytes * std::size_t(rr)));
+        auto* wide = reinterpret_cast<float*>(scratch<1>(row_bytes * std::size_t(rr)));
         for (int r = 0; r < rr; ++r) widen_row<F>(a.w + std::size_t(r) * w_stride, wide + std::size_t(r) * std::size_t(K), K);
         TileArgs f{reinterpret_cast<const std::uint8_t*>(wide), row_bytes, act, a_stride, K, Y + r0, M};
         for (std::int64_t c0 = 0; c0 < N;) {
