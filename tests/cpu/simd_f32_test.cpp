@@ -1,4 +1,4 @@
-// Pins cpu/simd_f32.hpp: dot_f32 and weighted_rows_f32 give exactly the
+// Pins cpu/simd_f32.hpp: dot_f32, dot_f32_keys and weighted_rows_f32 give exactly the
 // summation orders of llama.cpp's attention products — restated here as plain
 // scalar loops (one std::fma chain per lane, then the documented lane
 // reduction) — for both batch regimes, and both stay within the usual fp32
@@ -90,6 +90,30 @@ TEST(CpuSimdF32, DotProductsAreAccurateForAnyLength) {
     const double bound = double(n + 8) * std::ldexp(1.0, -23) * mag;
     for (SumOrder o : {SumOrder::kBatched, SumOrder::kSingleToken})
       EXPECT_LE(std::fabs(double(cpu::dot_f32(a.data(), b.data(), n, o)) - exact), bound) << n;
+  }
+}
+
+TEST(CpuSimdF32, KeyDotProductsEqualDotF32PerKey) {
+  // Transposed keys, vectorised across keys: every score must be dot_f32's
+  // bits (exact emulation lengths, a half vector, and the per-key fallback),
+  // including key counts that end inside a step.
+  std::mt19937 rng(24);
+  for (std::int64_t n : {64, 128, 72, 40, 20, 96}) {
+    for (std::int64_t n_keys : {1, 7, 16, 37, 100}) {
+      const std::int64_t ldk = (n_keys + cpu::kKeyStep - 1) / cpu::kKeyStep * cpu::kKeyStep + cpu::kKeyStep;
+      const std::vector<float> q = randoms(std::size_t(n), rng), kt = randoms(std::size_t(n * ldk), rng);
+      for (SumOrder o : {SumOrder::kBatched, SumOrder::kSingleToken}) {
+        std::vector<float> out(static_cast<std::size_t>(ldk));
+        cpu::dot_f32_keys(q.data(), kt.data(), ldk, n, n_keys, 0.125f, out.data(), o);
+        std::vector<float> key(static_cast<std::size_t>(n));
+        for (std::int64_t j = 0; j < n_keys; ++j) {
+          for (std::int64_t i = 0; i < n; ++i) key[std::size_t(i)] = kt[std::size_t(i * ldk + j)];
+          const float want = cpu::dot_f32(q.data(), key.data(), n, o) * 0.125f;
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(out[std::size_t(j)]), std::bit_cast<std::uint32_t>(want))
+              << "n=" << n << " keys=" << n_keys << " j=" << j << (o == SumOrder::kBatched ? " batched" : " single");
+        }
+      }
+    }
   }
 }
 

@@ -32,4 +32,15 @@ inline void f32_to_fp16_row(const float* x, std::uint16_t* y, std::int64_t n) {
   for (; i < n; ++i) y[i] = f32_to_fp16(x[i]);
 }
 
+/// y[i] = x[i] rounded to fp16 and back (nearest even), as ggml rounds the
+/// f32 operand of an f16 product. y may alias x.
+inline void round_to_fp16_row(const float* x, float* y, std::int64_t n) {
+  std::int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+#endif
+  for (; i < n; ++i) y[i] = fp16_to_f32(f32_to_fp16(x[i]));
+}
+
 }  // namespace qlora::cpu

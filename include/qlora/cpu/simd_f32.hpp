@@ -21,8 +21,10 @@
 //             (s0 + s2) + (s1 + s3)
 //   8 lanes, tinyBLAS hsum:          s = hi4 + lo4, (s0 + s2) + (s1 + s3)
 //   8 lanes, ggml's AVX F32x8 reduce: s = lo4 + hi4, (s0 + s1) + (s2 + s3)
-// The weighted V sums are computed with the lanes in memory (one row of
-// head_dim floats per lane), so the V rows are read in their natural layout.
+// Both products are vectorised across independent sums, never within one:
+// Q·K over keys (dot_f32_keys, keys stored transposed), P·V over output
+// columns (weighted_rows_f32, V rows in their natural layout), so each sum's
+// steps stay the scalar order above.
 // Builds without AVX2/FMA use plain loops (no peer to match there).
 #pragma once
 
@@ -97,6 +99,37 @@ inline float reduce8(__m256 v, SumOrder order) {
 }
 #endif
 
+/// The vector the kernels below sweep with: 16 floats with AVX-512F, else 8.
+/// Independent of kGgmlLanes: these kernels vectorise over keys or output
+/// columns, never across a sum, so the width only sets how many run at once.
+#if defined(__AVX512F__)
+struct VecF {
+  using T = __m512;
+  static constexpr int kWidth = 16;
+  static constexpr int kChains = 16;  // accumulators kept in registers (of 32)
+  static T zero() { return _mm512_setzero_ps(); }
+  static T set1(float x) { return _mm512_set1_ps(x); }
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+struct VecF {
+  using T = __m256;
+  static constexpr int kWidth = 8;
+  static constexpr int kChains = 8;  // of 16 registers
+  static T zero() { return _mm256_setzero_ps(); }
+  static T set1(float x) { return _mm256_set1_ps(x); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+};
+#endif
+
 }  // namespace simd_f32_detail
 
 /// sum_i a[i] * b[i] in the given order (kBatched: tinyBLAS, kSingleToken:
@@ -142,55 +175,128 @@ inline float dot_f32(const float* a, const float* b, std::int64_t n, SumOrder or
 #endif
 }
 
+
+/// How many keys dot_f32_keys computes per step: `out` and the padding of
+/// the transposed keys (ldk) are sized in whole steps.
+#if defined(__AVX2__) && defined(__FMA__)
+inline constexpr int kKeyStep = simd_f32_detail::VecF::kWidth;
+#else
+inline constexpr int kKeyStep = 1;
+#endif
+
+/// out[j] = dot_f32(q, key j, n, order) * scale for j < n_keys, bit for bit,
+/// with the keys stored transposed: element i of key j at kt[i * ldk + j].
+/// Attention's Q·K for one query over all its keys: the sum of each key runs
+/// in its own vector lane, kKeyStep keys at a time, so the lane reduction that
+/// dominates a 64-element dot product becomes a few vector adds shared by
+/// kKeyStep keys. ldk >= n_keys rounded up to kKeyStep (the padding is read,
+/// its results land in out[n_keys..] and mean nothing), and `out` has room
+/// for as many. Lengths outside the exact emulation (kBatched: n % 8 != 0;
+/// kSingleToken: n % 4L != 0) take dot_f32 key by key.
+inline void dot_f32_keys(const float* q, const float* kt, std::int64_t ldk, std::int64_t n, std::int64_t n_keys,
+                         float scale, float* out, SumOrder order) {
+  constexpr int L = kGgmlLanes;
+#if defined(__AVX2__) && defined(__FMA__)
+  using V = simd_f32_detail::VecF;
+  const bool exact = order == SumOrder::kBatched ? n % 8 == 0 : n % (4 * L) == 0;
+  if (exact) {
+    const bool pair_adjacent = L == 8 && order == SumOrder::kSingleToken;
+    const V::T vscale = V::set1(scale);
+    for (std::int64_t j = 0; j < n_keys; j += V::kWidth) {
+      const float* k = kt + j;
+      auto term = [&](std::int64_t i, V::T acc) { return V::fma(V::set1(q[i]), V::load(k + i * ldk), acc); };
+      V::T lane[L];  // lane l's sum for each of the keys
+      if (order == SumOrder::kBatched) {
+        // tinyBLAS: lane l chains i = l (mod L); a half vector left on a
+        // 16-lane build goes to lanes 0..7.
+        const std::int64_t full = n - n % L;
+        for (int l = 0; l < L; ++l) {
+          V::T acc = V::zero();
+          for (std::int64_t i = l; i < full; i += L) acc = term(i, acc);
+          if (l < n - full) acc = term(full + l, acc);
+          lane[l] = acc;
+        }
+      } else {
+        // ggml_vec_dot_f16: chain (a, l) sums i = a*L + l (mod 4L); lane l
+        // is then (c0 + c2) + (c1 + c3).
+        for (int l = 0; l < L; ++l) {
+          V::T c[4];
+          for (int a = 0; a < 4; ++a) {
+            c[a] = V::zero();
+            for (std::int64_t i = a * L + l; i < n; i += 4 * L) c[a] = term(i, c[a]);
+          }
+          lane[l] = V::add(V::add(c[0], c[2]), V::add(c[1], c[3]));
+        }
+      }
+      // The lane reduction of reduce_lanes / reduce8, per key.
+      if constexpr (L == 16)
+        for (int i = 0; i < 8; ++i) lane[i] = V::add(lane[i + 8], lane[i]);
+      for (int i = 0; i < 4; ++i) lane[i] = V::add(lane[i + 4], lane[i]);
+      const V::T r = pair_adjacent ? V::add(V::add(lane[0], lane[1]), V::add(lane[2], lane[3]))
+                                   : V::add(V::add(lane[0], lane[2]), V::add(lane[1], lane[3]));
+      V::store(out + j, V::mul(r, vscale));
+    }
+    return;
+  }
+#endif
+  std::vector<float> key(static_cast<std::size_t>(n));
+  for (std::int64_t j = 0; j < n_keys; ++j) {
+    for (std::int64_t i = 0; i < n; ++i) key[std::size_t(i)] = kt[i * ldk + j];
+    out[j] = dot_f32(q, key.data(), n, order) * scale;
+  }
+}
+
 /// out[d] = sum_j p[j] * v[j * ldv + d] for d < width, j < n, in the given
 /// order over j: each output column d is the dot product of p with column d
 /// of V, exactly as ggml multiplies its transposed V cache. The n rows count
 /// as zero-padded to a whole number of blocks, as llama.cpp's are (its KV
 /// length is a multiple of 256 and the padding's probabilities are 0), so
-/// the single-token double-precision tail never occurs. The lanes' partial
+/// the single-token double-precision tail never occurs. The chains' partial
 /// sums live in `scratch` (classes x width floats), reused across calls.
 inline void weighted_rows_f32(const float* p, const float* v, std::int64_t ldv, std::int64_t n, float* out,
                               std::int64_t width, SumOrder order, std::vector<float>& scratch) {
   using namespace simd_f32_detail;
   constexpr int L = kGgmlLanes;
   const int classes = order == SumOrder::kBatched ? L : 4 * L;  // rows j = c (mod classes) form chain c
-  // Only the chains that get a row are stored; the others are +0, the value
-  // ggml's untouched accumulators hold, read from one shared zero row.
-  const int used = n < classes ? int(n) : classes;
-  const std::size_t need = std::size_t(used + 1) * std::size_t(width);
+  const std::size_t need = std::size_t(classes) * std::size_t(width);
   if (scratch.size() < need) scratch.resize(need);
   float* acc = scratch.data();
-  float* zero = acc + std::size_t(used) * std::size_t(width);
-  for (std::int64_t d = 0; d < width; ++d) zero[d] = 0.0f;
   auto cls = [&](int c) { return acc + std::size_t(c) * std::size_t(width); };
-  for (std::int64_t j = 0; j < n; ++j) {
-    float* a = cls(int(j % classes));
-    // A chain's first row starts it from +0 (fma(p, v, 0), as from ggml's
-    // zeroed accumulator) without a separate zeroing pass.
-    const float* in = j < classes ? zero : a;
-    const float* vr = v + j * ldv;
-    const float pj = p[j];
-    std::int64_t d = 0;
+  // Chain c = fma(p[j], V[j], chain) over j = c (mod classes) in increasing
+  // j, from +0 (ggml's zeroed accumulator; a chain with no row stays +0).
+  std::int64_t d = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-    const __m256 pv = _mm256_set1_ps(pj);
-    for (; d + 8 <= width; d += 8)
-      _mm256_storeu_ps(a + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + d), _mm256_loadu_ps(in + d)));
+  // Register-blocked: kChains chains of one vector of columns each, so every
+  // V row is loaded once and no partial sum round-trips through memory.
+  constexpr int G = VecF::kChains;  // divides classes
+  for (; d + VecF::kWidth <= width; d += VecF::kWidth)
+    for (int g = 0; g < classes; g += G) {
+      VecF::T a[G];
+      for (auto& x : a) x = VecF::zero();
+      std::int64_t j = g;
+      for (; j + G <= n; j += classes)
+        for (int i = 0; i < G; ++i) a[i] = VecF::fma(VecF::set1(p[j + i]), VecF::load(v + (j + i) * ldv + d), a[i]);
+      for (int i = 0; j + i < n && i < G; ++i)
+        a[i] = VecF::fma(VecF::set1(p[j + i]), VecF::load(v + (j + i) * ldv + d), a[i]);
+      for (int i = 0; i < G; ++i) VecF::store(cls(g + i) + d, a[i]);
+    }
 #endif
-    for (; d < width; ++d) a[d] = __builtin_fmaf(pj, vr[d], in[d]);
-  }
-  const float* lane_of[4 * 16];
-  for (int c = 0; c < classes; ++c) lane_of[c] = c < used ? cls(c) : zero;
+  for (int c = 0; c < classes; ++c)
+    for (std::int64_t e = d; e < width; ++e) {
+      float s = 0.0f;
+      for (std::int64_t j = c; j < n; j += classes) s = __builtin_fmaf(p[j], v[j * ldv + e], s);
+      cls(c)[e] = s;
+    }
   if (order == SumOrder::kSingleToken) {
     // Lane l of accumulator k is chain k*L + l: acc0 += acc2, acc1 += acc3,
-    // acc0 += acc1. A chain >= used is +0 and so is every chain above it;
-    // adding the zero row keeps x + 0 (which turns -0 into +0) as ggml does.
-    for (int l = 0; l < 2 * L && l < used; ++l)
-      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += lane_of[l + 2 * L][d];
-    for (int l = 0; l < L && l < used; ++l)
-      for (std::int64_t d = 0; d < width; ++d) cls(l)[d] += lane_of[l + L][d];
+    // acc0 += acc1 (x + 0 turns -0 into +0, as in ggml).
+    for (int l = 0; l < 2 * L; ++l)
+      for (std::int64_t e = 0; e < width; ++e) cls(l)[e] += cls(l + 2 * L)[e];
+    for (int l = 0; l < L; ++l)
+      for (std::int64_t e = 0; e < width; ++e) cls(l)[e] += cls(l + L)[e];
   }
   float* lanes[16];
-  for (int l = 0; l < L; ++l) lanes[l] = const_cast<float*>(lane_of[l]);
+  for (int l = 0; l < L; ++l) lanes[l] = cls(l);
   reduce_lanes(lanes, out, width, order);
 }
 

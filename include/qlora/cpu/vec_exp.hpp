@@ -136,10 +136,24 @@ inline constexpr int kExpLanes = 1;
 /// x[i] = exp(x[i] - max) / sum_j exp(x[j] - max) for i < n, in place, with
 /// ggml's exp and summation (see the header). Returns log(sum) + max.
 inline float softmax_row(float* x, std::int64_t n) {
+  // The maximum is exact in any order (as ggml_vec_max_f32's), so it is
+  // taken 16 or 8 at a time; a scalar chain of compares is latency-bound.
   float mx = -INFINITY;
-  for (std::int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  double sum = 0.0;
   std::int64_t i = 0;
+#if defined(__AVX512F__)
+  __m512 vmx = _mm512_set1_ps(-INFINITY);
+  for (; i + 16 <= n; i += 16) vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(x + i));
+  mx = _mm512_reduce_max_ps(vmx);
+#elif defined(__AVX2__)
+  __m256 vmx = _mm256_set1_ps(-INFINITY);
+  for (; i + 8 <= n; i += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(x + i));
+  alignas(32) float m8[8];
+  _mm256_store_ps(m8, vmx);
+  for (float m : m8) mx = m > mx ? m : mx;
+#endif
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  double sum = 0.0;
+  i = 0;
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
   for (; i + 16 <= n; i += 16) {
     const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(mx)));

@@ -13,6 +13,7 @@
 // the GGUF's head counts when the decoder opens.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -195,7 +196,8 @@ class Decoder {
   /// their own, one (token, query head) pair per work item. A GQA query head
   /// reads the K/V head it shares through Attention<A>::kv_head — in place, no
   /// copy per query head: the layer's fp16 cache rows are widened to fp32 once
-  /// per call (shared by every query head of a group and every new token).
+  /// per call (shared by every query head of a group and every new token), K
+  /// transposed so that Q·K runs across keys (cpu::dot_f32_keys).
   ///
   /// The arithmetic is llama.cpp's (non-flash attention, fp16 KV cache), to
   /// the bit, because on quantized models any difference here flips 8-bit
@@ -213,20 +215,32 @@ class Decoder {
     const int hd = int(c.head_dim);
     const std::int64_t Q = c.q_dim(), KV = c.kv_dim();
     const std::uint32_t n_pos = pos0 + std::uint32_t(N);
-    kf_.resize(std::size_t(n_pos) * std::size_t(KV));
-    vf_.resize(kf_.size());
+    // K transposed (element e of position j at kt_[e * ldk + j]) for the
+    // key-vectorised Q·K; V in rows for P·V.
+    const std::size_t ldk = (std::size_t(n_pos) + cpu::kKeyStep - 1) / cpu::kKeyStep * cpu::kKeyStep;
+    kt_.resize(std::size_t(KV) * ldk);
+    vf_.resize(std::size_t(n_pos) * std::size_t(KV));
+    parallel_for(std::size_t(KV), 16, [&](std::size_t e0, std::size_t e1) {
+      float wide[64];
+      for (std::size_t j = 0; j < n_pos; ++j)
+        for (std::size_t b = e0; b < e1; b += 64) {
+          const std::size_t nb = std::min<std::size_t>(64, e1 - b);
+          cpu::fp16_to_f32_row(cache_.k_row(layer, std::uint32_t(j)) + b, wide, std::int64_t(nb));
+          for (std::size_t e = 0; e < nb; ++e) kt_[(b + e) * ldk + j] = wide[e];
+        }
+      for (std::size_t e = e0; e < e1; ++e)
+        for (std::size_t j = n_pos; j < ldk; ++j) kt_[e * ldk + j] = 0.0f;
+    }, *pool_);
     parallel_for(n_pos, 64, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t j = begin; j < end; ++j) {
-        cpu::fp16_to_f32_row(cache_.k_row(layer, std::uint32_t(j)), kf_.data() + j * std::size_t(KV), KV);
+      for (std::size_t j = begin; j < end; ++j)
         cpu::fp16_to_f32_row(cache_.v_row(layer, std::uint32_t(j)), vf_.data() + j * std::size_t(KV), KV);
-      }
     }, *pool_);
     const float scale = 1.0f / std::sqrt(float(hd));
     const cpu::SumOrder order = N >= 2 ? cpu::SumOrder::kBatched : cpu::SumOrder::kSingleToken;
     const std::size_t items = std::size_t(N) * c.n_head;
     const std::size_t pad = std::size_t(cpu::kExpLanes);
     parallel_for(items, 1, [&](std::size_t begin, std::size_t end) {
-      std::vector<float> scores((n_pos + pad - 1) / pad * pad);
+      std::vector<float> scores(std::max((n_pos + pad - 1) / pad * pad, ldk));
       std::vector<float> qr(static_cast<std::size_t>(hd));
       std::vector<float> lanes;
       for (std::size_t it = begin; it < end; ++it) {
@@ -235,13 +249,13 @@ class Decoder {
         const std::int64_t kv_off = std::int64_t(Attention<A>::kv_head(h, c.n_gqa())) * hd;
         const std::uint32_t n_keys = pos0 + std::uint32_t(t) + 1;  // causal: up to and including itself
         const float* q_src = q_.data() + t * Q + std::int64_t(h) * hd;
-        for (int i = 0; i < hd; ++i) qr[std::size_t(i)] = fp16_to_f32(f32_to_fp16(q_src[i]));
-        for (std::uint32_t j = 0; j < n_keys; ++j)
-          scores[j] = cpu::dot_f32(qr.data(), kf_.data() + std::int64_t(j) * KV + kv_off, hd, order) * scale;
+        cpu::round_to_fp16_row(q_src, qr.data(), hd);
+        cpu::dot_f32_keys(qr.data(), kt_.data() + std::size_t(kv_off) * ldk, std::int64_t(ldk), hd, n_keys, scale,
+                          scores.data(), order);
         const std::size_t n_pad = (n_keys + pad - 1) / pad * pad;
         for (std::size_t j = n_keys; j < n_pad; ++j) scores[j] = -INFINITY;  // masked: exp gives exactly 0
         cpu::softmax_row(scores.data(), std::int64_t(n_pad));
-        for (std::uint32_t j = 0; j < n_keys; ++j) scores[j] = fp16_to_f32(f32_to_fp16(scores[j]));
+        cpu::round_to_fp16_row(scores.data(), scores.data(), n_keys);
         cpu::weighted_rows_f32(scores.data(), vf_.data() + kv_off, KV, n_keys, att_.data() + t * Q + std::int64_t(h) * hd,
                                hd, order, lanes);
       }
@@ -256,7 +270,7 @@ class Decoder {
   const ProjectionAddend* addend_ = nullptr;
   // Activations, reused across calls so steady-state decoding does not allocate.
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, rope_cs_;
-  std::vector<float> kf_, vf_;  // the current layer's K/V cache rows widened to fp32
+  std::vector<float> kt_, vf_;  // the current layer's K (transposed) and V cache rows widened to fp32
 };
 
 }  // namespace qlora::model
