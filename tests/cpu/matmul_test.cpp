@@ -361,7 +361,7 @@ TEST(CpuMatmul, AllTypesAllShapesWithinBound) {
   std::uint32_t seed = 1;
   for (const TypeCase& tc : cases()) {
     for (std::int64_t K : tc.Ks) {
-      for (std::int64_t N : {1, 3, 17, 64}) {
+      for (std::int64_t N : {1, 3, 13, 17, 64}) {  // tails of 4- and 8-column tiles
         for (std::int64_t M : {1, 37, 67}) {
           SCOPED_TRACE(quant::ggml_type_name(std::uint32_t(tc.type)));
           check_case(tc, M, K, N, pool2, seed++);

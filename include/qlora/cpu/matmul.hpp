@@ -15,8 +15,9 @@
 //     the steady state.
 //  2. Output rows are split into contiguous chunks, one per pool thread
 //     (chunk edges on tile boundaries); each thread runs R x C tiles
-//     (vec_dot_avx2.hpp) over its rows: matvec uses C = 1, matmul C = 4,
-//     so each decoded weight block serves 4 activation rows from registers.
+//     (vec_dot_avx2.hpp) over its rows: matvec uses C = 1, matmul the
+//     kernel's kCols (4; 8 for the AVX-512 Q8_0/Q5_0 pair tiles), so each
+//     decoded weight block serves that many activation rows from registers.
 //     A thread's R weight rows stay in L1 while it sweeps all N activation
 //     rows (from L2), which makes prompt processing compute-bound.
 // Results do not depend on the thread count (each output is computed by one
@@ -127,11 +128,9 @@ inline Status validate(const char* what, std::uint32_t type, const void* W, std:
 #if defined(__AVX512VL__)
 inline constexpr int kMatvecRows = QLORA_MATVEC_ROWS;
 inline constexpr int kMatmulRows = 4;
-inline constexpr int kMatmulCols = 4;
 #else
 inline constexpr int kMatvecRows = 4;
 inline constexpr int kMatmulRows = 2;
-inline constexpr int kMatmulCols = 4;
 #endif
 
 /// Run Kern::tile<rr, cc, A> for rr <= R, cc <= C chosen at run time (tails).
@@ -237,10 +236,11 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
         for (int r = 0; r < rr; ++r) widen_row<F>(a.w + std::size_t(r) * w_stride, wide + std::size_t(r) * std::size_t(K), K);
         TileArgs f{reinterpret_cast<const std::uint8_t*>(wide), row_bytes, act, a_stride, K, Y + r0, M};
         for (std::int64_t c0 = 0; c0 < N;) {
-          const int cc = int(std::min<std::int64_t>(kMatmulCols, N - c0));
+          using Wide = TileKernel<quant::format::F32>;
+          const int cc = int(std::min<std::int64_t>(Wide::kCols, N - c0));
           f.a = act + std::size_t(c0) * a_stride;
           f.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
-          run_tile<TileKernel<quant::format::F32>, kMatmulRows, kMatmulCols, Accum::kDefault>(rr, cc, f);
+          run_tile<Wide, kMatmulRows, Wide::kCols, Accum::kDefault>(rr, cc, f);
           c0 += cc;
         }
         continue;
@@ -248,10 +248,10 @@ inline void product(const std::uint8_t* W, std::int64_t M, std::int64_t K, const
       for (std::int64_t c0 = 0; c0 < N;) {
         // Column tiles never straddle the Q4_K gemm/gemv boundary.
         const std::int64_t c_end = c0 < n_gemm ? n_gemm : N;
-        const int cc = int(std::min<std::int64_t>(kMatmulCols, c_end - c0));
+        const int cc = int(std::min<std::int64_t>(Kern::kCols, c_end - c0));
         a.a = act + std::size_t(c0) * a_stride;
         a.y = Y + std::size_t(c0) * std::size_t(M) + std::size_t(r0);
-        run_tile_in_order<F, Kern, kMatmulRows, kMatmulCols>(accum_for(c0), rr, cc, a);
+        run_tile_in_order<F, Kern, kMatmulRows, Kern::kCols>(accum_for(c0), rr, cc, a);
         c0 += cc;
       }
     }

@@ -7,7 +7,8 @@
 // A tile decodes each weight block once and reuses it (in registers) for the
 // C activation rows, and loads each activation block once for the R weight
 // rows. matvec is C = 1 (R rows share the activation loads); matmul uses
-// C = 4 so prompt processing becomes compute-bound.
+// C = 4 (8 in the AVX-512 pair tiles) so prompt processing becomes
+// compute-bound.
 //
 // Activations (activation_quant.hpp):
 //   Q8_0, Q5_0, Q4_1  x Act32 (int8 codes, fp32 scale per 32, code sums)
@@ -152,6 +153,13 @@ inline __m256i bits_to_0x10(std::uint32_t qh) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+/// A Q5_0 block's 32 codes (0..31) as bytes: 4 low bits packed, bit 4 in qh.
+inline __m256i q5_0_codes(const quant::FormatTraits<quant::format::Q5_0>::Block& blk) {
+  std::uint32_t qh;
+  std::memcpy(&qh, blk.qh, 4);
+  return _mm256_or_si256(nibbles32(blk.qs), bits_to_0x10(qh));
+}
+
 /// Prefetch the cache lines starting in [pf + i*step, pf + (i+1)*step).
 inline void prefetch_step(const TileArgs& t, std::int64_t i) {
   if (!t.pf) return;
@@ -256,9 +264,7 @@ inline void tile_q5_0(const TileArgs& t) {
     __m256i wu[R];
     __m256 dw[R];
     for (int r = 0; r < R; ++r) {
-      std::uint32_t qh;
-      std::memcpy(&qh, wr[r][b].qh, 4);
-      wu[r] = _mm256_or_si256(nibbles32(wr[r][b].qs), bits_to_0x10(qh));
+      wu[r] = q5_0_codes(wr[r][b]);
       dw[r] = _mm256_set1_ps(h2f(wr[r][b].d.bits));
     }
     for (int c = 0; c < C; ++c) {
@@ -274,6 +280,81 @@ inline void tile_q5_0(const TileArgs& t) {
   }
   store_tile(t, acc);
 }
+
+// ---------------------------------------------------------------------------
+// Q8_0 and Q5_0 with AVX-512 (VNNI): two activation columns per 512-bit
+// register. Both formats are offset bytes u = w + o against the activation
+// codes (Q8_0: w + 128 by flipping the sign bit; Q5_0: the stored code, o =
+// 16), so each lane's sum(w*a) is dp(u, a) - o * sum(a), as in the VNNI
+// paths above. The 256-bit tiles keep one 8-lane accumulator per (row,
+// column); here the low half of a register is column c's and the high half
+// column c + 1's, with the weight block broadcast to both halves. Each lane
+// takes exactly the 256-bit tile's steps (the same exact integer sum, convert,
+// scale product and FMA, blocks in the same order), so the outputs are
+// bit-identical while each instruction serves two outputs.
+// ---------------------------------------------------------------------------
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VNNI__)
+#define QLORA_CPU_PAIR_TILES 1
+
+template <class F>
+struct OffsetCodes;
+template <>
+struct OffsetCodes<quant::format::Q8_0> {
+  static constexpr char kOffset = char(0x80);
+  static __m256i u8(const quant::FormatTraits<quant::format::Q8_0>::Block& blk) {
+    return _mm256_xor_si256(simd::load256(blk.qs), _mm256_set1_epi8(char(0x80)));
+  }
+};
+template <>
+struct OffsetCodes<quant::format::Q5_0> {
+  static constexpr char kOffset = 16;
+  static __m256i u8(const quant::FormatTraits<quant::format::Q5_0>::Block& blk) { return simd::q5_0_codes(blk); }
+};
+
+template <class F, int R, int C>
+inline void tile_offset_pairs(const TileArgs& t) {
+  using namespace simd;
+  using B = typename quant::FormatTraits<F>::Block;
+  constexpr int P = (C + 1) / 2;  // an odd C's last pair repeats its column in the high half, unstored
+  const std::int64_t nb = t.K / 32;
+  const B* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  for (int c = 0; c < C; ++c) {
+    const Act32View v(t.a + c * t.a_stride, t.K);
+    aq[c] = v.qs;
+    ad[c] = v.d;
+  }
+  __m512 acc[R][P];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm512_setzero_ps();
+  const __m512i offset = _mm512_set1_epi8(OffsetCodes<F>::kOffset);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    __m512i wu[R];
+    __m512 dw[R];
+    for (int r = 0; r < R; ++r) {
+      wu[r] = _mm512_broadcast_i64x4(OffsetCodes<F>::u8(wr[r][b]));
+      dw[r] = _mm512_set1_ps(h2f(wr[r][b].d.bits));
+    }
+    for (int p = 0; p < P; ++p) {
+      const int c0 = 2 * p, c1 = 2 * p + 1 < C ? 2 * p + 1 : 2 * p;
+      const __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(load256(aq[c0] + 32 * b)), load256(aq[c1] + 32 * b), 1);
+      const __m512 da = _mm512_insertf32x8(_mm512_set1_ps(ad[c0][b]), _mm256_set1_ps(ad[c1][b]), 1);
+      const __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, y));
+      for (int r = 0; r < R; ++r) {
+        const __m512i s = _mm512_dpbusd_epi32(corr, wu[r], y);
+        acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[r], da), acc[r][p]);
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) {
+      t.y[2 * p * t.ldy + r] = hsum(_mm512_castps512_ps256(acc[r][p]));
+      if (2 * p + 1 < C) t.y[(2 * p + 1) * t.ldy + r] = hsum(_mm512_extractf32x8_ps(acc[r][p], 1));
+    }
+}
+#endif
 
 // ---------------------------------------------------------------------------
 // Per-output float steps. The integer part of a K-quant (and Q4_1's min
@@ -309,6 +390,7 @@ inline __m256i lane_totals4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
 /// Out-lane vector g of the totals of v[r][c] (each an 8-lane int32 vector).
 template <int R, int C>
 inline __m256i tile_totals(const __m256i (&v)[R][C], int g) {
+  static_assert(C <= 4, "out lanes hold at most 4 columns");
   const __m256i z = _mm256_setzero_si256();
   if constexpr (C == 1) {
     static_assert(R <= 4, "matvec out lanes hold at most 4 rows here");
@@ -775,30 +857,53 @@ inline void tile_float(const TileArgs& t) {
 // ---------------------------------------------------------------------------
 enum class ActKind { kFloat, kAct32, kQ8K };
 
+/// Activation rows per matmul tile (kCols below): 4, whose R x 4 accumulators
+/// fit the registers; the pair tiles hold two columns per register and take 8.
+inline constexpr int kTileCols = 4;
+#if defined(QLORA_CPU_PAIR_TILES)
+inline constexpr int kPairTileCols = 8;
+#else
+inline constexpr int kPairTileCols = kTileCols;
+#endif
+
 template <class F>
 struct TileKernel;
 
 template <>
 struct TileKernel<quant::format::Q8_0> {
   static constexpr ActKind kAct = ActKind::kAct32;
+  static constexpr int kCols = kPairTileCols;
   template <int R, int C, Accum A>
-  static void tile(const TileArgs& t) { tile_q8_0<R, C>(t); }
+  static void tile(const TileArgs& t) {
+#if defined(QLORA_CPU_PAIR_TILES)
+    if constexpr (C >= 2) return tile_offset_pairs<quant::format::Q8_0, R, C>(t);
+#endif
+    tile_q8_0<R, C>(t);
+  }
 };
 template <>
 struct TileKernel<quant::format::Q5_0> {
   static constexpr ActKind kAct = ActKind::kAct32;
+  static constexpr int kCols = kPairTileCols;
   template <int R, int C, Accum A>
-  static void tile(const TileArgs& t) { tile_q5_0<R, C>(t); }
+  static void tile(const TileArgs& t) {
+#if defined(QLORA_CPU_PAIR_TILES)
+    if constexpr (C >= 2) return tile_offset_pairs<quant::format::Q5_0, R, C>(t);
+#endif
+    tile_q5_0<R, C>(t);
+  }
 };
 template <>
 struct TileKernel<quant::format::Q4_1> {
   static constexpr ActKind kAct = ActKind::kAct32;
+  static constexpr int kCols = kTileCols;
   template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q4_1<R, C>(t); }
 };
 template <>
 struct TileKernel<quant::format::Q4_K> {
   static constexpr ActKind kAct = ActKind::kQ8K;
+  static constexpr int kCols = kTileCols;
   // kDefault never reaches Q4_K (matmul.hpp asks for a repack order).
   template <int R, int C, Accum A>
   static void tile(const TileArgs& t) {
@@ -808,6 +913,7 @@ struct TileKernel<quant::format::Q4_K> {
 template <>
 struct TileKernel<quant::format::Q6_K> {
   static constexpr ActKind kAct = ActKind::kQ8K;
+  static constexpr int kCols = kTileCols;
   template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_q6_K_order<R, C, A == Accum::kTiled ? Accum::kTiled : Accum::kDefault>(t); }
 };
@@ -816,6 +922,7 @@ template <class F>
            std::is_same_v<F, quant::format::BF16>)
 struct TileKernel<F> {
   static constexpr ActKind kAct = ActKind::kFloat;
+  static constexpr int kCols = kTileCols;
   template <int R, int C, Accum A>
   static void tile(const TileArgs& t) { tile_float<F, R, C>(t); }
 };
