@@ -26,7 +26,9 @@
 // Speed: merges live in an open-addressing hash table keyed by the pair of
 // token ids; BPE runs on ids with a binary heap; pieces already seen are
 // served from a bounded cache (thread-safe: a thread that finds the cache busy
-// just skips it).
+// just skips it). Memory: token texts and pieces live in string arenas
+// (text/string_table.hpp), the file's token and merge arrays are read in
+// place — ~4 MB for SmolLM2's vocabulary instead of ~11 MB.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +40,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,6 +50,7 @@
 #include "qlora/core/status.hpp"
 #include "qlora/io/gguf.hpp"
 #include "qlora/text/pre_tokenizer.hpp"
+#include "qlora/text/string_table.hpp"
 #include "qlora/text/utf8.hpp"
 
 namespace qlora::text {
@@ -134,17 +138,18 @@ class BpeTokenizer {
                             : "tokenizer model '" + *model_name + "' is not supported";
       return Status::unsupported(where + why + "; supported: byte-level BPE ('gpt2': Llama-3, Qwen2, SmolLM2)");
     }
+    // The token and merge arrays are read in place (no copy): a copy is
+    // ~100k short strings, most of what the tokenizer would cost in memory.
     BpeVocabSpec spec;
     auto tokens = g.get_string_array("tokenizer.ggml.tokens");
     if (!tokens) return tokens.status();
-    spec.tokens.assign(tokens->begin(), tokens->end());
     auto merges = g.get_string_array("tokenizer.ggml.merges");
     if (!merges) return merges.status();
-    spec.merges.assign(merges->begin(), merges->end());
+    std::span<const std::int32_t> types;
     if (g.has("tokenizer.ggml.token_type")) {
-      auto types = g.get_i32_array("tokenizer.ggml.token_type");
-      if (!types) return types.status();
-      spec.token_types.assign(types->begin(), types->end());
+      auto t = g.get_i32_array("tokenizer.ggml.token_type");
+      if (!t) return t.status();
+      types = *t;
     }
     if (g.has("tokenizer.ggml.pre")) {
       auto pre = g.get_string("tokenizer.ggml.pre");
@@ -170,13 +175,15 @@ class BpeTokenizer {
       if (!v) return v.status();
       *dst = *v;
     }
-    return from_spec(std::move(spec), g.name());
+    BpeTokenizer t;
+    if (Status st = t.init(spec, *tokens, *merges, types, g.name()); !st) return st;
+    return t;
   }
 
   /// Build from an explicit vocabulary (tests, converters).
   static Result<BpeTokenizer> from_spec(BpeVocabSpec spec, const std::string& source = "vocabulary") {
     BpeTokenizer t;
-    if (Status st = t.init(std::move(spec), source); !st) return st;
+    if (Status st = t.init(spec, spec.tokens, spec.merges, spec.token_types, source); !st) return st;
     return t;
   }
 
@@ -251,20 +258,24 @@ class BpeTokenizer {
   std::string_view token_to_piece(TokenId id, bool render_special = true) const {
     if (!is_valid(id)) return {};
     if (!render_special && (attr_[id] & (kAttrControl | kAttrUnknown))) return {};
-    return pieces_[id];
+    return pieces_.at(id);
   }
 
   // ---- vocabulary -------------------------------------------------------------------------
   std::size_t vocab_size() const { return static_cast<std::size_t>(n_vocab_); }
   bool is_valid(TokenId id) const { return id >= 0 && id < n_vocab_; }
   /// The token's string as stored in the GGUF (byte-level characters).
-  const std::string& token_text(TokenId id) const { return texts_.at(static_cast<std::size_t>(id)); }
+  /// Throws std::out_of_range for an id outside the vocabulary.
+  std::string_view token_text(TokenId id) const {
+    if (!is_valid(id)) throw std::out_of_range("token id " + std::to_string(id) + " outside the vocabulary");
+    return texts_.at(id);
+  }
   TokenType token_type(TokenId id) const { return types_.at(static_cast<std::size_t>(id)); }
   bool is_control(TokenId id) const { return is_valid(id) && (attr_[id] & kAttrControl); }
   /// Id of the token whose stored text is exactly `text`, or kNoToken.
   TokenId find_token(std::string_view text) const {
-    auto it = text_to_id_.find(std::string(text));
-    return it == text_to_id_.end() ? kNoToken : it->second;
+    const TokenId id = texts_.find(text);
+    return id < n_vocab_ ? id : kNoToken;  // kAbsent (-1) is kNoToken; ids >= n_vocab are merge-only symbols
   }
   TokenId bos_id() const { return bos_; }
   TokenId eos_id() const { return eos_; }
@@ -365,30 +376,36 @@ class BpeTokenizer {
     std::vector<TokenId> out;
   };
 
-  Status init(BpeVocabSpec spec, const std::string& source) {
+  /// `spec` supplies everything but the three arrays, which are passed
+  /// separately so that from_gguf can hand over the file's own.
+  Status init(const BpeVocabSpec& spec, std::span<const std::string> tokens, std::span<const std::string> merges,
+              std::span<const std::int32_t> token_types, const std::string& source) {
     const std::string where = source + ": ";
-    if (spec.tokens.empty()) return Status::invalid(where + "tokenizer.ggml.tokens is empty");
-    if (spec.tokens.size() > 0x7FFFFFFF) return Status::invalid(where + "too many tokens");
+    if (tokens.empty()) return Status::invalid(where + "tokenizer.ggml.tokens is empty");
+    if (tokens.size() > 0x7FFFFFFF) return Status::invalid(where + "too many tokens");
     auto pre = PreTokenizer::from_name(spec.pre);
     if (!pre) return pre.status().with_context(source + ": tokenizer.ggml.pre");
     pre_ = *pre;
-    n_vocab_ = static_cast<TokenId>(spec.tokens.size());
-    if (!spec.token_types.empty() && spec.token_types.size() < spec.tokens.size())
-      return Status::invalid(where + "tokenizer.ggml.token_type has " + std::to_string(spec.token_types.size()) +
-                             " entries for " + std::to_string(spec.tokens.size()) + " tokens");
-    texts_ = std::move(spec.tokens);
-    types_.resize(texts_.size());
-    attr_.resize(texts_.size());
-    text_to_id_.reserve(texts_.size() * 2);
-    for (std::size_t i = 0; i < texts_.size(); ++i) {
-      if (texts_[i].empty()) texts_[i] = "[EMPTY_" + std::to_string(i) + "]";  // as llama.cpp
-      const std::int32_t t = spec.token_types.empty() ? 1 : spec.token_types[i];
+    n_vocab_ = static_cast<TokenId>(tokens.size());
+    if (!token_types.empty() && token_types.size() < tokens.size())
+      return Status::invalid(where + "tokenizer.ggml.token_type has " + std::to_string(token_types.size()) +
+                             " entries for " + std::to_string(tokens.size()) + " tokens");
+    std::size_t text_bytes = 0;
+    for (const std::string& t : tokens) text_bytes += t.size();
+    texts_.reserve(tokens.size(), text_bytes);
+    types_.resize(tokens.size());
+    attr_.resize(tokens.size());
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const std::string empty = tokens[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : std::string();  // as llama.cpp
+      const std::string_view tv = tokens[i].empty() ? std::string_view(empty) : std::string_view(tokens[i]);
+      const std::int32_t t = token_types.empty() ? 1 : token_types[i];
       types_[i] = static_cast<TokenType>(t);
       attr_[i] = t == 1 ? kAttrNormal : t == 2 ? kAttrUnknown : t == 3 ? kAttrControl : t == 4 ? kAttrUser
                : t == 5 ? kAttrUnused : t == 6 ? kAttrByte : 0;
-      if (!text_to_id_.emplace(texts_[i], static_cast<TokenId>(i)).second)
-        return Status::invalid(where + "tokenizer.ggml.tokens holds '" + texts_[i] + "' twice (ids " +
-                               std::to_string(text_to_id_[texts_[i]]) + " and " + std::to_string(i) + ")");
+      if (const TokenId first = texts_.find(tv); first != kNoToken)
+        return Status::invalid(where + "tokenizer.ggml.tokens holds '" + std::string(tv) + "' twice (ids " +
+                               std::to_string(first) + " and " + std::to_string(i) + ")");
+      texts_.add(tv);
     }
 
     // Per-pre-tokenizer flags, as llama.cpp's llama_vocab::impl::load.
@@ -440,12 +457,13 @@ class BpeTokenizer {
     for (TokenId id = 0; id < n_vocab_; ++id)
       if (attr_[id] & (kAttrControl | kAttrUser | kAttrUnknown)) specials_.push_back(id);
     std::stable_sort(specials_.begin(), specials_.end(),
-                     [&](TokenId a, TokenId b) { return texts_[a].size() > texts_[b].size(); });
+                     [&](TokenId a, TokenId b) { return texts_.at(a).size() > texts_.at(b).size(); });
 
     // Pieces (llama_token_to_piece with special = true).
     const ByteLevelMap& bl = ByteLevelMap::get();
-    pieces_.resize(texts_.size());
-    for (std::size_t i = 0; i < texts_.size(); ++i) pieces_[i] = make_piece(static_cast<TokenId>(i), bl);
+    pieces_.reserve(tokens.size(), text_bytes);
+    for (TokenId id = 0; id < n_vocab_; ++id) pieces_.add(make_piece(id, bl));
+    pieces_.shrink_to_fit();
 
     // Initial symbols: the token of each byte's byte-level character.
     for (int b = 0; b < 256; ++b) {
@@ -454,10 +472,10 @@ class BpeTokenizer {
       byte_token_[b] = symbol_id(ch);
     }
     // Merges.
-    merges_.reserve(spec.merges.size() + 16);
-    n_merges_ = spec.merges.size();
-    for (std::size_t r = 0; r < spec.merges.size(); ++r) {
-      const std::string& m = spec.merges[r];
+    merges_.reserve(merges.size() + 16);
+    n_merges_ = merges.size();
+    for (std::size_t r = 0; r < merges.size(); ++r) {
+      const std::string& m = merges[r];
       const std::size_t sp = m.find(' ', 1);
       if (sp == std::string::npos) continue;  // llama.cpp keeps ("", ""), which never matches
       const std::string left = m.substr(0, sp), right = m.substr(sp + 1);
@@ -466,31 +484,30 @@ class BpeTokenizer {
       const TokenId ab = symbol_id(left + right);
       merges_.insert(a, b, static_cast<std::int32_t>(r), ab);
     }
+    texts_.shrink_to_fit();
     if (ignore_merges_) {
-      raw_to_id_.reserve(texts_.size() * 2);
       for (TokenId id = 0; id < n_vocab_; ++id)
-        if (auto raw = bl.decode(texts_[id])) raw_to_id_.emplace(std::move(*raw), id);
+        if (auto raw = bl.decode(texts_.at(id))) {
+          raw_texts_.add(*raw);
+          raw_ids_.push_back(id);
+        }
+      raw_texts_.shrink_to_fit();
     }
     return Status::ok();
   }
 
   // Id of a BPE symbol string: the token id, or a synthetic id >= n_vocab for
-  // strings that merges build but the vocabulary lacks.
+  // strings that merges build but the vocabulary lacks (appended to texts_
+  // after the vocabulary, so the synthetic id is its index there).
   TokenId symbol_id(const std::string& s) {
-    auto it = text_to_id_.find(s);
-    if (it != text_to_id_.end()) return it->second;
-    auto jt = ext_ids_.find(s);
-    if (jt != ext_ids_.end()) return jt->second;
-    const TokenId id = n_vocab_ + static_cast<TokenId>(ext_texts_.size());
-    ext_texts_.push_back(s);
-    ext_ids_.emplace(s, id);
-    return id;
+    const TokenId id = texts_.find(s);
+    return id != kNoToken ? id : texts_.add(s);
   }
 
   std::string make_piece(TokenId id, const ByteLevelMap& bl) const {
-    const std::string& t = texts_[id];
+    const std::string_view t = texts_.at(id);
     const std::uint8_t a = attr_[id];
-    if (a & (kAttrControl | kAttrUnknown | kAttrUser)) return t;
+    if (a & (kAttrControl | kAttrUnknown | kAttrUser)) return std::string(t);
     if (a & kAttrNormal) {
       std::string out;
       std::size_t pos = 0;
@@ -506,7 +523,8 @@ class BpeTokenizer {
             std::snprintf(hex, sizeof hex, "%02x", static_cast<unsigned>(static_cast<unsigned char>(t[pos + k])));
             out += hex;
           }
-          out += t + "]";
+          out += t;
+          out += ']';
         }
         pos += len;
       }
@@ -514,7 +532,7 @@ class BpeTokenizer {
     }
     if (a & kAttrByte) {
       if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>')
-        return std::string(1, static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16)));
+        return std::string(1, static_cast<char>(std::stoi(std::string(t.substr(3, 2)), nullptr, 16)));
       if (auto raw = bl.decode(t); raw && raw->size() == 1) return *raw;
     }
     return {};
@@ -528,7 +546,7 @@ class BpeTokenizer {
     std::vector<Fragment> next;
     for (TokenId sid : specials_) {
       if (!parse_special && (attr_[sid] & (kAttrControl | kAttrUnknown))) continue;
-      const std::string& st = texts_[sid];
+      const std::string_view st = texts_.at(sid);
       if (text.find(st) == std::string_view::npos) continue;
       next.clear();
       for (const Fragment& f : frags) {
@@ -558,9 +576,8 @@ class BpeTokenizer {
       return;
     }
     if (ignore_merges_) {
-      auto it = raw_to_id_.find(std::string(word));
-      if (it != raw_to_id_.end()) {
-        out.push_back(it->second);
+      if (const std::int32_t i = raw_texts_.find(word); i != StringTable::kAbsent) {
+        out.push_back(raw_ids_[std::size_t(i)]);
         return;
       }
     }
@@ -585,10 +602,8 @@ class BpeTokenizer {
       return;
     }
     // A symbol the vocabulary lacks: llama.cpp looks up each byte of its text.
-    for (char c : ext_texts_[static_cast<std::size_t>(id - n_vocab_)]) {
-      auto it = text_to_id_.find(std::string(1, c));
-      if (it != text_to_id_.end()) out.push_back(it->second);
-    }
+    for (char c : texts_.at(id))
+      if (const TokenId b = find_token(std::string_view(&c, 1)); b != kNoToken) out.push_back(b);
   }
 
   // Lowest rank first, then leftmost (llama.cpp's llm_bigram_bpe::comparator).
@@ -635,14 +650,12 @@ class BpeTokenizer {
 
   PreTokenizer pre_;
   TokenId n_vocab_ = 0;
-  std::vector<std::string> texts_;
+  StringTable texts_;  // the vocabulary's texts (ids < n_vocab), then merge-only symbols
   std::vector<TokenType> types_;
   std::vector<std::uint8_t> attr_;
-  std::vector<std::string> pieces_;
-  std::unordered_map<std::string, TokenId> text_to_id_;
-  std::unordered_map<std::string, TokenId> raw_to_id_;  // raw bytes -> id (ignore_merges only)
-  std::unordered_map<std::string, TokenId> ext_ids_;
-  std::vector<std::string> ext_texts_;
+  StringArena pieces_;            // llama_token_to_piece bytes per id
+  StringTable raw_texts_;         // raw bytes of each token (ignore_merges only) ...
+  std::vector<TokenId> raw_ids_;  // ... and its id
   std::array<TokenId, 256> byte_token_{};
   MergeTable merges_;
   std::size_t n_merges_ = 0;
