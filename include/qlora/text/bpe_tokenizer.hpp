@@ -23,8 +23,8 @@
 // "clean_spaces" post-processing (" ," -> ",") is deliberately not applied: it
 // breaks that round trip.
 //
-// Speed: merges live in an open-addressing hash table keyed by the pair of
-// token ids; BPE runs on ids with a binary heap; pieces already seen are
+// Speed: merge ranks live in an open-addressing hash table keyed by the pair
+// of token ids; BPE runs on ids with a binary heap; pieces already seen are
 // served from a bounded cache (thread-safe: a thread that finds the cache busy
 // just skips it). Memory: token texts and pieces live in string arenas
 // (text/string_table.hpp), the file's token and merge arrays are read in
@@ -308,19 +308,19 @@ class BpeTokenizer {
     std::size_t begin, len;
   };
 
-  // Open-addressing map (left id, right id) -> (rank, merged id).
+  // Open-addressing map (left id, right id) -> rank; the merged id by rank.
+  // 12-byte slots at load <= 1/2 (the pair kept for the compare, the merged
+  // id apart since only an applied merge needs it): ~1.7 MB for 50k merges.
   struct MergeTable {
     struct Slot {
-      std::uint64_t key = ~0ull;
-      std::int32_t rank = 0;
-      TokenId result = 0;
+      TokenId a = 0, b = 0;
+      std::int32_t rank = -1;  // -1: empty
     };
     std::vector<Slot> slots;
+    std::vector<TokenId> result;  // merged id by rank (ranks without a slot: unused)
     std::uint64_t mask = 0;
-    static std::uint64_t key(TokenId a, TokenId b) {
-      return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
-    }
-    static std::uint64_t hash(std::uint64_t k) {
+    static std::uint64_t hash(TokenId a, TokenId b) {
+      std::uint64_t k = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
       k ^= k >> 33;
       k *= 0xff51afd7ed558ccdull;
       k ^= k >> 33;
@@ -331,25 +331,31 @@ class BpeTokenizer {
       while (cap < n * 2) cap <<= 1;
       slots.assign(cap, Slot{});
       mask = cap - 1;
+      result.reserve(n);
     }
-    // First insertion wins, like llama.cpp's bpe_ranks.emplace.
-    void insert(TokenId a, TokenId b, std::int32_t rank, TokenId result) {
-      const std::uint64_t k = key(a, b);
-      for (std::uint64_t i = hash(k) & mask;; i = (i + 1) & mask) {
-        if (slots[i].key == k) return;
-        if (slots[i].key == ~0ull) {
-          slots[i] = {k, rank, result};
+    // First insertion wins, like llama.cpp's bpe_ranks.emplace. Ranks arrive
+    // in increasing order.
+    void insert(TokenId a, TokenId b, std::int32_t rank, TokenId merged) {
+      if (result.size() <= std::size_t(rank)) result.resize(std::size_t(rank) + 1, kNoToken);
+      for (std::uint64_t i = hash(a, b) & mask;; i = (i + 1) & mask) {
+        Slot& sl = slots[i];
+        if (sl.rank < 0) {
+          sl = {a, b, rank};
+          result[std::size_t(rank)] = merged;
           return;
         }
+        if (sl.a == a && sl.b == b) return;
       }
     }
-    const Slot* find(TokenId a, TokenId b) const {
-      const std::uint64_t k = key(a, b);
-      for (std::uint64_t i = hash(k) & mask;; i = (i + 1) & mask) {
-        if (slots[i].key == k) return &slots[i];
-        if (slots[i].key == ~0ull) return nullptr;
+    /// The rank of merging (a, b), or -1.
+    std::int32_t rank_of(TokenId a, TokenId b) const {
+      for (std::uint64_t i = hash(a, b) & mask;; i = (i + 1) & mask) {
+        const Slot& sl = slots[i];
+        if (sl.rank < 0) return -1;
+        if (sl.a == a && sl.b == b) return sl.rank;
       }
     }
+    TokenId merged(std::int32_t rank) const { return result[std::size_t(rank)]; }
   };
 
   struct StringHash {
@@ -615,9 +621,9 @@ class BpeTokenizer {
     if (left < 0) return;
     const std::int32_t right = w.syms[left].next;
     if (right < 0) return;
-    const MergeTable::Slot* s = merges_.find(w.syms[left].id, w.syms[right].id);
-    if (s == nullptr) return;
-    w.heap.push_back({s->rank, left, w.syms[left].id, w.syms[right].id});
+    const std::int32_t rank = merges_.rank_of(w.syms[left].id, w.syms[right].id);
+    if (rank < 0) return;
+    w.heap.push_back({rank, left, w.syms[left].id, w.syms[right].id});
     std::push_heap(w.heap.begin(), w.heap.end(), worse);
   }
 
@@ -637,7 +643,7 @@ class BpeTokenizer {
       WordWork::Sym& r = w.syms[l.next];
       if (r.id != c.right_id) continue;  // stale: the right symbol changed
       // merge r into l
-      l.id = merges_.find(c.left_id, c.right_id)->result;
+      l.id = merges_.merged(c.rank);
       r.id = kNoToken;
       l.next = r.next;
       if (r.next >= 0) w.syms[r.next].prev = c.left;
