@@ -153,6 +153,31 @@ inline __m256i bits_to_0x10(std::uint32_t qh) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+/// Block pointers of a tile's R weight rows: r[i][b] is row i's block b.
+template <class B, int R>
+struct TileRows {
+  const B* r[R];
+  explicit TileRows(const TileArgs& t) {
+    for (int i = 0; i < R; ++i) r[i] = reinterpret_cast<const B*>(t.w + i * t.w_stride);
+  }
+};
+
+/// Codes, block scales and scaled sums of a tile's C Act32 activation rows.
+template <int C>
+struct Act32Cols {
+  const std::int8_t* qs[C];
+  const float* d[C];
+  const float* s[C];
+  explicit Act32Cols(const TileArgs& t) {
+    for (int c = 0; c < C; ++c) {
+      const Act32View v(t.a + c * t.a_stride, t.K);
+      qs[c] = v.qs;
+      d[c] = v.d;
+      s[c] = v.s;
+    }
+  }
+};
+
 /// A Q5_0 block's 32 codes (0..31) as bytes: 4 low bits packed, bit 4 in qh.
 inline __m256i q5_0_codes(const quant::FormatTraits<quant::format::Q5_0>::Block& blk) {
   std::uint32_t qh;
@@ -190,15 +215,10 @@ inline void tile_q8_0(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q8_0>::Block;
   const std::int64_t nb = t.K / 32;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const std::int8_t* aq[C];
-  const float* ad[C];
-  for (int c = 0; c < C; ++c) {
-    const Act32View v(t.a + c * t.a_stride, t.K);
-    aq[c] = v.qs;
-    ad[c] = v.d;
-  }
+  const TileRows<B, R> rows(t);
+  const auto& wr = rows.r;
+  const Act32Cols<C> act(t);
+  const auto &aq = act.qs, &ad = act.d;
   __m256 acc[R][C];
   zero_tile(acc);
   for (std::int64_t b = 0; b < nb; ++b) {
@@ -248,15 +268,10 @@ inline void tile_q5_0(const TileArgs& t) {
   using namespace simd;
   using B = quant::FormatTraits<quant::format::Q5_0>::Block;
   const std::int64_t nb = t.K / 32;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const std::int8_t* aq[C];
-  const float* ad[C];
-  for (int c = 0; c < C; ++c) {
-    const Act32View v(t.a + c * t.a_stride, t.K);
-    aq[c] = v.qs;
-    ad[c] = v.d;
-  }
+  const TileRows<B, R> rows(t);
+  const auto& wr = rows.r;
+  const Act32Cols<C> act(t);
+  const auto &aq = act.qs, &ad = act.d;
   __m256 acc[R][C];
   zero_tile(acc);
   for (std::int64_t b = 0; b < nb; ++b) {
@@ -317,15 +332,10 @@ inline void tile_offset_pairs(const TileArgs& t) {
   using B = typename quant::FormatTraits<F>::Block;
   constexpr int P = (C + 1) / 2;  // an odd C's last pair repeats its column in the high half, unstored
   const std::int64_t nb = t.K / 32;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const std::int8_t* aq[C];
-  const float* ad[C];
-  for (int c = 0; c < C; ++c) {
-    const Act32View v(t.a + c * t.a_stride, t.K);
-    aq[c] = v.qs;
-    ad[c] = v.d;
-  }
+  const TileRows<B, R> rows(t);
+  const auto& wr = rows.r;
+  const Act32Cols<C> act(t);
+  const auto &aq = act.qs, &ad = act.d;
   __m512 acc[R][P];
   for (auto& row : acc)
     for (auto& a : row) a = _mm512_setzero_ps();
@@ -474,17 +484,10 @@ inline void tile_q4_1(const TileArgs& t) {
   using B = quant::FormatTraits<quant::format::Q4_1>::Block;
   constexpr int G = detail::kOutVecs<R, C>;
   const std::int64_t nb = t.K / 32;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
-  const std::int8_t* aq[C];
-  const float* ad[C];
-  const float* as[C];
-  for (int c = 0; c < C; ++c) {
-    const Act32View v(t.a + c * t.a_stride, t.K);
-    aq[c] = v.qs;
-    ad[c] = v.d;
-    as[c] = v.s;
-  }
+  const TileRows<B, R> rows(t);
+  const auto& wr = rows.r;
+  const Act32Cols<C> act(t);
+  const auto &aq = act.qs, &ad = act.d, &as = act.s;
   __m256 acc[R][C];
   __m256 summs[G];
   zero_tile(acc);
@@ -576,8 +579,8 @@ inline void tile_q4_K_order(const TileArgs& t) {
   constexpr int G = detail::kOutVecs<R, C>;
   constexpr bool kPerPair = A == Accum::kRepackGemm;
   const std::int64_t nb = t.K / quant::kQK_K;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const TileRows<B, R> rows(t);
+  const auto& wr = rows.r;
   const Q8K* ar[C];
   for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const Q8K*>(t.a + c * t.a_stride);
   __m256 S[G], Mn[G];
@@ -677,8 +680,8 @@ inline void tile_q6_K_order(const TileArgs& t) {
   constexpr int G = detail::kOutVecs<R, C>;
   constexpr bool kTotal = A == Accum::kTiled;
   const std::int64_t nb = t.K / quant::kQK_K;
-  const B* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(t.w + r * t.w_stride);
+  const TileRows<B, R> rows(t);
+  const auto& wr = rows.r;
   const Q8K* ar[C];
   for (int c = 0; c < C; ++c) ar[c] = reinterpret_cast<const Q8K*>(t.a + c * t.a_stride);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
