@@ -175,7 +175,6 @@ inline float dot_f32(const float* a, const float* b, std::int64_t n, SumOrder or
 #endif
 }
 
-
 /// How many keys dot_f32_keys computes per step: `out` and the padding of
 /// the transposed keys (ldk) are sized in whole steps.
 #if defined(__AVX2__) && defined(__FMA__)
