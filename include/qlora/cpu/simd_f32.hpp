@@ -32,6 +32,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "qlora/cpu/vec_f32.hpp"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
@@ -99,37 +101,6 @@ inline float reduce8(__m256 v, SumOrder order) {
 }
 #endif
 
-/// The vector the kernels below sweep with: 16 floats with AVX-512F, else 8.
-/// Independent of kGgmlLanes: these kernels vectorise over keys or output
-/// columns, never across a sum, so the width only sets how many run at once.
-#if defined(__AVX512F__)
-struct VecF {
-  using T = __m512;
-  static constexpr int kWidth = 16;
-  static constexpr int kChains = 16;  // accumulators kept in registers (of 32)
-  static T zero() { return _mm512_setzero_ps(); }
-  static T set1(float x) { return _mm512_set1_ps(x); }
-  static T load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
-  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
-  static T add(T a, T b) { return _mm512_add_ps(a, b); }
-  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
-};
-#elif defined(__AVX2__) && defined(__FMA__)
-struct VecF {
-  using T = __m256;
-  static constexpr int kWidth = 8;
-  static constexpr int kChains = 8;  // of 16 registers
-  static T zero() { return _mm256_setzero_ps(); }
-  static T set1(float x) { return _mm256_set1_ps(x); }
-  static T load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
-  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
-  static T add(T a, T b) { return _mm256_add_ps(a, b); }
-  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
-};
-#endif
-
 }  // namespace simd_f32_detail
 
 /// sum_i a[i] * b[i] in the given order (kBatched: tinyBLAS, kSingleToken:
@@ -178,7 +149,7 @@ inline float dot_f32(const float* a, const float* b, std::int64_t n, SumOrder or
 /// How many keys dot_f32_keys computes per step: `out` and the padding of
 /// the transposed keys (ldk) are sized in whole steps.
 #if defined(__AVX2__) && defined(__FMA__)
-inline constexpr int kKeyStep = simd_f32_detail::VecF::kWidth;
+inline constexpr int kKeyStep = VecF::kWidth;
 #else
 inline constexpr int kKeyStep = 1;
 #endif
@@ -196,7 +167,7 @@ inline void dot_f32_keys(const float* q, const float* kt, std::int64_t ldk, std:
                          float scale, float* out, SumOrder order) {
   constexpr int L = kGgmlLanes;
 #if defined(__AVX2__) && defined(__FMA__)
-  using V = simd_f32_detail::VecF;
+  using V = VecF;
   const bool exact = order == SumOrder::kBatched ? n % 8 == 0 : n % (4 * L) == 0;
   if (exact) {
     const bool pair_adjacent = L == 8 && order == SumOrder::kSingleToken;

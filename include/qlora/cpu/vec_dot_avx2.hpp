@@ -60,6 +60,7 @@
 
 #include "qlora/core/half.hpp"
 #include "qlora/cpu/activation_quant.hpp"
+#include "qlora/cpu/vec_f32.hpp"
 #include "qlora/quant/float_formats.hpp"
 #include "qlora/quant/q4_1.hpp"
 #include "qlora/quant/q4_k.hpp"
@@ -127,12 +128,8 @@ inline float h2f(std::uint16_t bits) {
 #endif
 }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+/// ggml's 8-lane sum (hsum8, cpu/vec_f32.hpp).
+inline float hsum(__m256 v) { return hsum8(v); }
 
 /// 32 packed nibbles (16 bytes: element j low, element j + 16 high) -> 32 bytes.
 inline __m256i nibbles32(const std::uint8_t* p) {
@@ -790,69 +787,52 @@ inline __m512 load16_widen(const std::uint8_t* row, std::int64_t k) {
 }  // namespace detail
 #endif
 
-/// Elements per K-loop iteration of tile_float (its prefetch step).
+namespace detail {
+/// kWidth elements of a float-format weight row from element k, as fp32 (exact).
+template <class F>
+inline VecF::T load_widen(const std::uint8_t* row, std::int64_t k) {
 #if defined(__AVX512F__)
-inline constexpr std::int64_t kFloatTileStep = 16;
+  return load16_widen<F>(row, k);
 #else
-inline constexpr std::int64_t kFloatTileStep = 8;
+  return load8_widen<F>(row, k);
 #endif
+}
+}  // namespace detail
 
-// With AVX-512 the float tile runs 16 lanes per FMA (twice the work per
-// instruction; R x C = 16 accumulators + C + 1 operands fit the 32 zmm
-// registers). The 16 lane sums are then added pairwise by
-// _mm512_reduce_add_ps. The same tile serves matvec and matmul, so a
-// batched row equals the matrix-vector product of that row.
+/// Elements per K-loop iteration of tile_float (its prefetch step).
+inline constexpr std::int64_t kFloatTileStep = VecF::kWidth;
+
+// The float tile runs the build's widest FMA (cpu/vec_f32.hpp): with AVX-512,
+// 16 lanes (R x C = 16 accumulators + C + 1 operands fit the 32 zmm
+// registers). The lane sums are then added by VecF::reduce. The same tile
+// serves matvec and matmul, so a batched row equals the matrix-vector
+// product of that row.
 template <class F, int R, int C>
 inline void tile_float(const TileArgs& t) {
   using namespace simd;
-#if defined(__AVX512F__)
-  const std::int64_t K16 = t.K & ~std::int64_t(15);
+  const std::int64_t Kv = t.K - t.K % VecF::kWidth;
   const float* x[C];
   for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const float*>(t.a + c * t.a_stride);
   const std::uint8_t* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = t.w + r * t.w_stride;
-  __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  for (std::int64_t k = 0; k < K16; k += 16) {
-    prefetch_step(t, k / 16);
-    __m512 xv[C];
-    for (int c = 0; c < C; ++c) xv[c] = _mm512_loadu_ps(x[c] + k);
+  VecF::T acc[R][C];
+  for (auto& row : acc)
+    for (auto& a : row) a = VecF::zero();
+  for (std::int64_t k = 0; k < Kv; k += VecF::kWidth) {
+    prefetch_step(t, k / VecF::kWidth);
+    VecF::T xv[C];
+    for (int c = 0; c < C; ++c) xv[c] = VecF::load(x[c] + k);
     for (int r = 0; r < R; ++r) {
-      const __m512 w = detail::load16_widen<F>(wr[r], k);
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(w, xv[c], acc[r][c]);
+      const VecF::T w = detail::load_widen<F>(wr[r], k);
+      for (int c = 0; c < C; ++c) acc[r][c] = VecF::fma(w, xv[c], acc[r][c]);
     }
   }
   for (int c = 0; c < C; ++c)
     for (int r = 0; r < R; ++r) {
-      float s = _mm512_reduce_add_ps(acc[r][c]);
-      for (std::int64_t k = K16; k < t.K; ++k) s += detail::widen1<F>(wr[r], k) * x[c][k];
+      float s = VecF::reduce(acc[r][c]);
+      for (std::int64_t k = Kv; k < t.K; ++k) s += detail::widen1<F>(wr[r], k) * x[c][k];
       t.y[c * t.ldy + r] = s;
     }
-#else
-  const std::int64_t K8 = t.K & ~std::int64_t(7);
-  const float* x[C];
-  for (int c = 0; c < C; ++c) x[c] = reinterpret_cast<const float*>(t.a + c * t.a_stride);
-  const std::uint8_t* wr[R];
-  for (int r = 0; r < R; ++r) wr[r] = t.w + r * t.w_stride;
-  __m256 acc[R][C];
-  zero_tile(acc);
-  for (std::int64_t k = 0; k < K8; k += 8) {
-    prefetch_step(t, k / 8);
-    __m256 xv[C];
-    for (int c = 0; c < C; ++c) xv[c] = _mm256_loadu_ps(x[c] + k);
-    for (int r = 0; r < R; ++r) {
-      const __m256 w = detail::load8_widen<F>(wr[r], k);
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(w, xv[c], acc[r][c]);
-    }
-  }
-  for (int c = 0; c < C; ++c)
-    for (int r = 0; r < R; ++r) {
-      float s = hsum(acc[r][c]);
-      for (std::int64_t k = K8; k < t.K; ++k) s += detail::widen1<F>(wr[r], k) * x[c][k];
-      t.y[c * t.ldy + r] = s;
-    }
-#endif
 }
 
 // ---------------------------------------------------------------------------
